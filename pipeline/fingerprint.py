@@ -1,0 +1,189 @@
+"""Fingerprints of what code computes, read from source without importing it.
+
+Snakemake does not track the Python code that rules call. To rerun exactly what a code
+change affects, each rule passes the fingerprint of its entry point as a parameter:
+the syntax tree (comments, docstrings and formatting removed) of the function or
+class, and of every definition of the same package it refers to, transitively. Editing
+``OnOff`` then changes the fingerprint of ``OnOff`` and of nothing that does not use
+it; editing a comment changes nothing.
+
+This module uses only the standard library and never imports the code it reads, so the
+Snakefile can call it at parse time without importing torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+
+__all__ = ["code_fingerprint"]
+
+
+class _Module:
+    """Top-level definitions and imports of one source file."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        self.definitions: dict[str, ast.AST] = {}
+        self.imports: dict[str, tuple[str, str | None]] = {}
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                self.definitions[node.name] = node
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        self.definitions[target.id] = node
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve_relative(package, node.module, node.level)
+                for alias in node.names:
+                    local = alias.asname or alias.name
+                    submodule = f"{base}.{alias.name}"
+                    local_package = base.partition(".")[0] == name.partition(".")[0]
+                    if local_package and _find_source(submodule) is not None:
+                        self.imports[local] = (submodule, None)
+                    else:
+                        self.imports[local] = (base, alias.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    local = alias.asname or alias.name.partition(".")[0]
+                    self.imports[local] = (alias.name if alias.asname else local, None)
+
+
+def _resolve_relative(package: str, module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    parts = package.split(".")
+    base = ".".join(parts[: len(parts) - level + 1])
+    return f"{base}.{module}" if module else base
+
+
+@functools.cache
+def _package_directory(root: str) -> Path | None:
+    """Directory of top-level package ``root``, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(root)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else None
+
+
+@functools.cache
+def _find_source(module: str) -> Path | None:
+    """Source file of ``module`` if it lives in a local package, without importing."""
+    root, _, rest = module.partition(".")
+    directory = _package_directory(root)
+    if directory is None:
+        if rest:
+            return None
+        spec = importlib.util.find_spec(root)  # a top-level module file
+        origin = spec.origin if spec is not None else None
+        return Path(origin) if origin and origin.endswith(".py") else None
+    candidate = directory.joinpath(*rest.split(".")) if rest else directory
+    for path in (candidate / "__init__.py", candidate.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+@functools.cache
+def _load(module: str) -> _Module | None:
+    path = _find_source(module)
+    return None if path is None else _Module(module, path)
+
+
+def _strip_docstrings(node: ast.AST) -> ast.AST:
+    node = ast.parse(ast.unparse(node))  # a private copy
+    for child in ast.walk(node):
+        body = getattr(child, "body", None)
+        if (
+            isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            child.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def _referenced_names(node: ast.AST) -> list[tuple[str, str | None]]:
+    """Names used in ``node``, with the attribute read from each, if any."""
+    found = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
+            found.append((child.value.id, child.attr))
+        elif isinstance(child, ast.Name):
+            found.append((child.id, None))
+    return found
+
+
+def code_fingerprint(target: str) -> str:
+    """Fingerprint of a function or class and everything of its package it uses.
+
+    Parameters
+    ----------
+    target
+        ``"package.module:Name"``.
+
+    Returns
+    -------
+    fingerprint
+        Hex sha256 (first 16 characters) of the normalized syntax trees.
+
+    Raises
+    ------
+    ValueError
+        If the module's source cannot be found or does not define ``Name``.
+
+    Examples
+    --------
+    >>> from pipeline.fingerprint import code_fingerprint
+    >>> len(code_fingerprint("pipeline.loss:mse"))
+    16
+    """
+    module_name, _, name = target.partition(":")
+    root = module_name.partition(".")[0]
+    module = _load(module_name)
+    if module is None or name not in module.definitions and name not in module.imports:
+        raise ValueError(f"cannot find the source of {target}")
+    seen: dict[str, str] = {}
+    pending = [(module_name, name)]
+    while pending:
+        owner, symbol = pending.pop()
+        key = f"{owner}:{symbol}"
+        source = _load(owner)
+        if key in seen or source is None:
+            continue
+        if symbol in source.imports:
+            imported, attribute = source.imports[symbol]
+            if imported.partition(".")[0] == root and attribute is not None:
+                pending.append((imported, attribute))
+            continue
+        node = source.definitions.get(symbol)
+        if node is None:
+            continue
+        seen[key] = ast.dump(_strip_docstrings(node))
+        for used, attribute in _referenced_names(node):
+            if used in source.definitions:
+                pending.append((owner, used))
+            elif used in source.imports:
+                imported, imported_attr = source.imports[used]
+                if imported.partition(".")[0] != root:
+                    continue
+                if imported_attr is not None:
+                    pending.append((imported, imported_attr))
+                elif attribute is not None:  # module.attribute
+                    pending.append((imported, attribute))
+    digest = hashlib.sha256()
+    for key in sorted(seen):
+        digest.update(f"{key}\n{seen[key]}\n".encode())
+    return digest.hexdigest()[:16]
