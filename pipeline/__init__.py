@@ -28,6 +28,7 @@ _LAZY_SUBMODULES = (
     "models",
     "plot",
     "regularize",
+    "store",
     "synthesis",
     "tensors",
     "validate",

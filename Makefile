@@ -1,0 +1,33 @@
+# Two commands: `make run` sets up a fresh machine and runs the default workflow;
+# `make test` sets up and runs the tests (what CI runs).
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel on CPU-only machines; on a GPU cluster use environment.yml instead.
+TORCH ?= torch==2.13.0
+CORES ?= all
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+run: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+
+lint: setup
+	$(BIN)/ruff check pipeline tests benchmarks
+
+test: setup lint
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
+
+bench: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf results .snakemake

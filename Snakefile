@@ -1,0 +1,18 @@
+# Model-based stimulus synthesis: images -> models -> syntheses -> summary -> figures.
+# Every rule calls one `pipeline` CLI stage; this file and workflow/ only wire them.
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/metamer.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        SUMMARY,
+        METAMER_FIGURES,

@@ -1,0 +1,114 @@
+"""Options shared by several commands, defined once so each name means one thing."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+
+__all__ = [
+    "device_option",
+    "overwrite_option",
+    "parse_params",
+    "seed_option",
+    "user_errors",
+]
+
+overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace the output if it already exists."
+)
+seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the random generators."
+)
+device_option = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="auto",
+    show_default=True,
+    help="Where to compute: auto uses a CUDA GPU when there is one.",
+)
+
+
+def parse_params(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` options; VALUE is JSON, else a plain string.
+
+    Parameters
+    ----------
+    ctx, param
+        Click's callback arguments.
+    values
+        The raw option values.
+
+    Returns
+    -------
+    params
+        Mapping of keys to parsed values (no code is ever evaluated).
+
+    Raises
+    ------
+    click.BadParameter
+        If an entry has no ``=`` or an empty key, or a key repeats.
+    """
+    params: dict[str, Any] = {}
+    for entry in values:
+        key, sep, raw = entry.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"{entry!r} is not KEY=VALUE", ctx=ctx, param=param)
+        if key in params:
+            raise click.BadParameter(f"{key!r} given twice", ctx=ctx, param=param)
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn errors a user can fix into one ``Error:`` line and exit status 1.
+
+    Yields
+    ------
+    None
+        Run the stage inside the ``with`` block.
+
+    Raises
+    ------
+    click.ClickException
+        For any :class:`pipeline.errors.PipelineError`.
+    """
+    from ..errors import PipelineError
+
+    try:
+        yield
+    except PipelineError as error:
+        raise click.ClickException(str(error).splitlines()[0]) from None
+
+
+def stage_command(function: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a command body so user errors print as one line.
+
+    Parameters
+    ----------
+    function
+        The command's body.
+
+    Returns
+    -------
+    wrapped
+        The same function, run inside :func:`user_errors`.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with user_errors():
+            function(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,57 @@
+"""``pipeline render <figure>``: figures drawn from stores alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import overwrite_option, stage_command
+
+__all__ = ["render"]
+
+_out_option = click.option(
+    "--out", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
+    help="Figure path; the suffix sets the format (png, pdf, svg). Repeat for several.",
+)
+
+
+@click.group()
+def render() -> None:
+    """Draw figures from synthesis stores."""
+
+
+@render.command("status")
+@click.argument("store", type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def status(store: Path, outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Synthesis status of one STORE: image, loss curve, representation error."""
+    from ..stages.render import render_status
+
+    render_status(store, outs, overwrite)
+
+
+@render.command("metamer-grid")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def metamer_grid(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Targets (rows) against their metamers under each model (columns)."""
+    from ..stages.render import render_metamer_grid
+
+    render_metamer_grid(stores, outs, overwrite)
+
+
+@render.command("losses")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def losses(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Loss curves of all STORES, one panel per image."""
+    from ..stages.render import render_losses
+
+    render_losses(stores, outs, overwrite)

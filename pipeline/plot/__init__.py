@@ -1,0 +1,30 @@
+"""Plots of images, representations and synthesis progress.
+
+Every synthesis plot accepts an in-memory synthesis object (a :class:`pipeline.Metamer`)
+or a stored history (an :class:`xarray.Dataset` opened from a metamer zarr store) and
+draws both alike, so figures never need the synthesis to run again.
+"""
+
+from ._history import SynthesisHistory, as_history
+from .display import imshow, plot_representation
+from .metamer import metamer_representation_error
+from .synthesis import (
+    synthesis_animate,
+    synthesis_histogram,
+    synthesis_imshow,
+    synthesis_loss,
+    synthesis_status,
+)
+
+__all__ = [
+    "SynthesisHistory",
+    "as_history",
+    "imshow",
+    "metamer_representation_error",
+    "plot_representation",
+    "synthesis_animate",
+    "synthesis_histogram",
+    "synthesis_imshow",
+    "synthesis_loss",
+    "synthesis_status",
+]

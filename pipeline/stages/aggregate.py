@@ -1,0 +1,95 @@
+"""Aggregate synthesis stores into one summary table (one row per synthesis)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..store.atomic import atomic_output
+from ..store.schema import open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+__all__ = ["aggregate", "summary_row"]
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a, dtype=np.float64) - b) ** 2)))
+
+
+def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
+    """Summarize one synthesis store.
+
+    Parameters
+    ----------
+    store
+        Path of the store (recorded in the row).
+    dataset
+        The opened store.
+
+    Returns
+    -------
+    row
+        method, image, model, iterations, final loss, wall time, distances to the
+        target in pixel and model space, and one ``param_*`` column per setting.
+    """
+    attrs = dataset.attrs
+    losses = dataset["loss"].values
+    row: dict[str, Any] = {
+        "store": str(store),
+        "method": attrs.get("method", attrs.get("pipeline_store")),
+        "image": attrs.get("image_name"),
+        "model": attrs.get("model_name"),
+        "model_class": attrs.get("model_class"),
+        "iterations": int(attrs.get("n_iterations", len(losses) - 1)),
+        "stop_reason": attrs.get("stop_reason"),
+        "initial_loss": float(losses[0]),
+        "final_loss": float(losses[-1]),
+        "wall_time_s": float(attrs.get("wall_time_s", np.nan)),
+        "device": attrs.get("device"),
+    }
+    if "metamer" in dataset:
+        target = dataset["target_representation"].values
+        final = dataset["metamer_representation"].values
+        row["pixel_rmse"] = _rmse(dataset["metamer"].values, dataset["image"].values)
+        row["representation_rmse"] = _rmse(final, target)
+        row["relative_representation_error"] = float(
+            np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
+        )
+    for key, value in sorted(attrs.get("parameters", {}).items()):
+        row[f"param_{key}"] = json.dumps(value) if isinstance(value, list | dict) else value
+    return row
+
+
+def aggregate(stores: Sequence[str | Path], out: str | Path, overwrite: bool = False) -> pd.DataFrame:
+    """Write the summary table of ``stores`` as CSV.
+
+    Parameters
+    ----------
+    stores
+        Complete synthesis stores.
+    out
+        CSV path; written atomically.
+    overwrite
+        Replace an existing table.
+
+    Returns
+    -------
+    table
+        The summary, one row per store, sorted by method, image and model.
+    """
+    import pandas as pd
+
+    rows = [summary_row(store, open_store(store)) for store in stores]
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.sort_values(["method", "image", "model"], kind="stable")
+    with atomic_output(out, overwrite=overwrite) as temporary:
+        table.to_csv(temporary, index=False)
+    return table

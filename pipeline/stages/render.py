@@ -1,0 +1,146 @@
+"""Render figures from stores alone: synthesis never has to run again for a figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..store.atomic import atomic_output
+from ..store.schema import open_store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["render_losses", "render_metamer_grid", "render_status", "save_figure"]
+
+
+def save_figure(figure: Figure, outs: Sequence[str | Path], overwrite: bool = False) -> None:
+    """Save ``figure`` to each path (format from the suffix), atomically, and close it.
+
+    Parameters
+    ----------
+    figure
+        The figure.
+    outs
+        Output paths, e.g. a PNG and a PDF.
+    overwrite
+        Replace existing files.
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        for out in outs:
+            suffix = Path(out).suffix.lstrip(".") or "png"
+            with atomic_output(out, overwrite=overwrite) as temporary:
+                figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+
+
+def _backend() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def render_status(store: str | Path, outs: Sequence[str | Path], overwrite: bool = False) -> None:
+    """Draw the synthesis status (image, loss, representation error) of one store.
+
+    Parameters
+    ----------
+    store
+        A complete metamer store.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+    """
+    _backend()
+    from .. import plot
+
+    dataset = open_store(store, "metamer")
+    figure = plot.synthesis_status(dataset, width_ratios={"metamer_representation_error": 2})
+    figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
+    save_figure(figure, outs, overwrite)
+
+
+def render_metamer_grid(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw targets (rows) against their metamers under each model (columns).
+
+    Parameters
+    ----------
+    stores
+        Complete metamer stores.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+    """
+    _backend()
+    import matplotlib.pyplot as plt
+
+    datasets = [open_store(store, "metamer") for store in stores]
+    images = sorted({d.attrs["image_name"] for d in datasets})
+    models = sorted({d.attrs["model_name"] for d in datasets})
+    by_key = {(d.attrs["image_name"], d.attrs["model_name"]): d for d in datasets}
+    figure, axes = plt.subplots(
+        len(images), len(models) + 1, squeeze=False,
+        figsize=(2.2 * (len(models) + 1), 2.3 * len(images)),
+    )
+    for row, image in enumerate(images):
+        target = next(d for (i, _), d in by_key.items() if i == image)["image"].values
+        axes[row, 0].imshow(target[0, 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_title(f"{image} (target)", fontsize=9)
+        for column, model in enumerate(models, start=1):
+            axis = axes[row, column]
+            dataset = by_key.get((image, model))
+            if dataset is not None:
+                metamer = np.clip(dataset["metamer"].values[0, 0], 0, 1)
+                axis.imshow(metamer, cmap="gray", vmin=0, vmax=1)
+                loss = float(dataset["loss"].values[-1])
+                axis.set_title(f"{model}\nloss {loss:.2e}", fontsize=9)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.tight_layout()
+    save_figure(figure, outs, overwrite)
+
+
+def render_losses(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw the loss curves of all syntheses, one panel per image.
+
+    Parameters
+    ----------
+    stores
+        Complete synthesis stores.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+    """
+    _backend()
+    import matplotlib.pyplot as plt
+
+    datasets = [open_store(store) for store in stores]
+    images = sorted({d.attrs.get("image_name", "") for d in datasets})
+    figure, axes = plt.subplots(1, len(images), squeeze=False, figsize=(4.5 * len(images), 3.5))
+    for axis, image in zip(axes[0], images, strict=True):
+        for dataset in sorted(
+            (d for d in datasets if d.attrs.get("image_name", "") == image),
+            key=lambda d: d.attrs.get("model_name", ""),
+        ):
+            axis.semilogy(dataset["iteration"].values, dataset["loss"].values,
+                          label=dataset.attrs.get("model_name"))
+        axis.set_title(image)
+        axis.set_xlabel("iteration")
+        axis.set_ylabel("loss")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, outs, overwrite)

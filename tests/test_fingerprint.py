@@ -1,0 +1,85 @@
+"""Code fingerprints follow what a definition uses, and ignore comments and docs."""
+
+import sys
+import textwrap
+
+import pytest
+
+from pipeline.fingerprint import _find_source, _load, code_fingerprint
+
+SOURCE = '''
+"""A package of models."""
+from .helpers import scale
+
+OFFSET = 1.0
+
+
+def shared(x):
+    """Used by A only."""
+    return x + OFFSET
+
+
+class A:
+    def forward(self, x):
+        return scale(shared(x))  # a comment
+
+
+class B:
+    def forward(self, x):
+        return x
+'''
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    root = tmp_path / "fpkg"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "models.py").write_text(SOURCE)
+    (root / "helpers.py").write_text("def scale(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield root
+    for cache in (_find_source, _load):
+        cache.cache_clear()
+    sys.modules.pop("fpkg", None)
+
+
+def fingerprints():
+    for cache in (_find_source, _load):
+        cache.cache_clear()
+    return code_fingerprint("fpkg.models:A"), code_fingerprint("fpkg.models:B")
+
+
+def test_edit_changes_only_dependents(package):
+    a, b = fingerprints()
+    (package / "helpers.py").write_text("def scale(x):\n    return 3 * x\n")
+    a2, b2 = fingerprints()
+    assert a2 != a and b2 == b
+    models = package / "models.py"
+    models.write_text(models.read_text().replace("OFFSET = 1.0", "OFFSET = 2.0"))
+    a3, b3 = fingerprints()
+    assert a3 != a2 and b3 == b
+
+
+def test_comments_docstrings_and_formatting_do_not_count(package):
+    before = fingerprints()
+    models = package / "models.py"
+    text = models.read_text().replace("# a comment", "# reworded").replace(
+        '"""Used by A only."""', '"""Reworded docs."""'
+    )
+    models.write_text(textwrap.dedent(text).replace("return x\n", "return (x)\n"))
+    assert fingerprints() == before
+
+
+def test_unknown_target_is_an_error(package):
+    with pytest.raises(ValueError, match="cannot find"):
+        code_fingerprint("fpkg.models:Missing")
+
+
+def test_fingerprinting_does_not_import_torch():
+    import subprocess
+
+    code = ("import sys; from pipeline.fingerprint import code_fingerprint;"
+            "code_fingerprint('pipeline.synthesis.metamer:Metamer');"
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,204 @@
+"""Real snakemake runs of the workflow on a tiny config: outputs and rerun rules."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.workflow
+
+MODELS = '''
+import torch
+
+
+class Blur(torch.nn.Module):
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.width = width
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(x, self.width, stride=1, padding=self.width // 2)
+
+
+class Square(torch.nn.Module):
+    def forward(self, x):
+        return x**2
+'''
+
+CONFIG = {
+    "images": {"camera": {"source": "camera", "size": 16}},
+    "models": {
+        "blur": {"class": "tinymodels:Blur", "params": {"width": 3}},
+        "square": {"class": "tinymodels:Square"},
+    },
+    "metamer": {
+        "images": ["camera"],
+        "models": ["blur", "square"],
+        "max_iter": 5,
+        "store_progress": 2,
+        "device": "cpu",
+    },
+    "figures": {"formats": ["png"]},
+}
+
+
+def snakemake(workdir, *args, config=None, check=True):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(workdir))
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile", "config.yaml",
+         "--cores", "2", *args],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout + result.stderr)
+    return result
+
+
+def planned_jobs(workdir, config=None):
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = snakemake(workdir, "-n", config=config).stdout
+    if "Nothing to be done" in out:
+        return set()
+    jobs = set()
+    for block in re.split(r"\nrule ", "\n" + out)[1:]:
+        rule = block.split(":", 1)[0]
+        wildcards = re.search(r"wildcards: (.*)", block)
+        jobs.add((rule, wildcards.group(1) if wildcards else ""))
+    jobs.discard(("all", ""))
+    return jobs
+
+
+def downstream(model):
+    return {
+        ("metamer", f"image=camera, model={model}"),
+        ("render_metamer_status", f"image=camera, model={model}"),
+        ("aggregate", ""),
+        ("render_metamer_grid", ""),
+        ("render_metamer_losses", ""),
+    }
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "tinymodels.py").write_text(MODELS)
+    snakemake(workdir, config=CONFIG)
+    return workdir
+
+
+def test_full_run_writes_stores_table_and_figures(workflow):
+    results = workflow / "results"
+    for model in ("blur", "square"):
+        ds = xr.open_zarr(results / "metamer" / "camera" / f"{model}.zarr")
+        assert list(ds["iteration"].values) == list(range(6))
+        assert list(ds["saved_iteration"].values) == [0, 2, 4, 5]
+        assert ds["saved_metamer"].shape == (4, 1, 1, 16, 16)
+        assert ds.attrs["complete"] is True
+        assert ds.attrs["parameters"]["max_iter"] == 5
+        assert ds["loss"].values[-1] < ds["loss"].values[0]
+        png = results / "figures" / "metamer" / "camera" / f"{model}_status.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(results / "summary.csv")
+    assert sorted(table["model"]) == ["blur", "square"]
+    assert set(table["iterations"]) == {5}
+    for name in ("metamer_grid.png", "metamer_losses.png"):
+        assert (results / "figures" / name).stat().st_size > 1000
+
+
+def test_second_run_has_nothing_to_do(workflow):
+    assert planned_jobs(workflow, CONFIG) == set()
+
+
+def test_model_parameter_reruns_only_that_model(workflow):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["models"]["blur"]["params"]["width"] = 5
+    assert planned_jobs(workflow, config) == {("build_model", "model=blur")} | downstream("blur")
+    planned_jobs(workflow, CONFIG)  # restore the config file
+
+
+def test_synthesis_setting_reruns_only_those_syntheses(workflow):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["metamer"]["overrides"] = {"square": {"max_iter": 7}}
+    assert planned_jobs(workflow, config) == downstream("square")
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["metamer"]["lr"] = 0.02
+    assert planned_jobs(workflow, config) == downstream("blur") | downstream("square")
+
+
+def test_model_code_edit_reruns_only_its_model(workflow):
+    source = workflow / "tinymodels.py"
+    try:
+        source.write_text(MODELS.replace("return x**2", "return x**3"))
+        assert planned_jobs(workflow, CONFIG) == {("build_model", "model=square")} | downstream("square")
+        source.write_text(MODELS.replace("return x**2", "return x**2  # squared, as before"))
+        assert planned_jobs(workflow, CONFIG) == set()
+    finally:
+        source.write_text(MODELS)
+
+
+def test_touched_but_identical_artifact_triggers_nothing(workflow):
+    artifact = workflow / "results" / "models" / "blur.model"
+    stat = artifact.stat()
+    os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    try:
+        assert planned_jobs(workflow, CONFIG) == set()
+    finally:
+        os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
+    workdir = tmp_path / "copy"
+    shutil.copytree(workflow, workdir, symlinks=True)
+    square = workdir / "results" / "metamer" / "camera" / "square.zarr" / "zarr.json"
+    before = square.stat().st_mtime_ns
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["metamer"]["overrides"] = {"blur": {"max_iter": 6}}
+    snakemake(workdir, config=config)
+    assert square.stat().st_mtime_ns == before
+    ds = xr.open_zarr(workdir / "results" / "metamer" / "camera" / "blur.zarr")
+    assert ds.sizes["iteration"] == 7
+    assert planned_jobs(workdir, config) == set()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["metamer"]["images"].append("einstein"),
+         "config metamer.images: unknown image 'einstein'"),
+        (lambda c: c["metamer"].update(max_iterations=3), "max_iterations"),
+        (lambda c: c["metamer"].update(max_iter=0), "max_iter"),
+    ],
+)
+def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    edit(config)
+    result = snakemake(tmp_path, config=config, check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_and_default_config_dry_run(tmp_path):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    default = ["-s", REPO / "Snakefile", "--configfile", REPO / "config.yaml", "--cores", "1"]
+    dry = subprocess.run([BIN / "snakemake", "-n", *default], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "metamer" in dry.stdout
+    lint = subprocess.run([BIN / "snakemake", "--lint", *default], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, textwrap.shorten(lint.stdout + lint.stderr, 2000)

@@ -1,0 +1,28 @@
+rule metamer:
+    input:
+        image=f"{RESULTS}/images/{{image}}.zarr",
+        model=f"{RESULTS}/models/{{model}}.model",
+    output:
+        directory(f"{RESULTS}/metamer/{{image}}/{{model}}.zarr"),
+    params:
+        options=lambda wc: cli_options(metamer_settings(config, wc.model)),
+        code=CODE["metamer"],
+    threads: 1
+    log:
+        f"{RESULTS}/logs/metamer/{{image}}/{{model}}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} pipeline synthesize metamer "
+        "{input.image:q} {input.model:q} {output:q} {params.options} 2> {log:q}"
+
+
+rule render_metamer_status:
+    input:
+        f"{RESULTS}/metamer/{{image}}/{{model}}.zarr",
+    output:
+        f"{RESULTS}/figures/metamer/{{image}}/{{model}}_status.png",
+    params:
+        code=CODE["render"],
+    log:
+        f"{RESULTS}/logs/figures/metamer/{{image}}/{{model}}_status.log",
+    shell:
+        "pipeline render status {input:q} --out {output:q} 2> {log:q}"

@@ -1,0 +1,39 @@
+rule aggregate:
+    input:
+        METAMER_STORES,
+    output:
+        SUMMARY,
+    params:
+        code=CODE["aggregate"],
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    shell:
+        "pipeline aggregate {input:q} --out {output:q} 2> {log:q}"
+
+
+rule render_metamer_grid:
+    input:
+        METAMER_STORES,
+    output:
+        figure_paths(f"{RESULTS}/figures/metamer_grid"),
+    params:
+        outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
+        code=CODE["render"],
+    log:
+        f"{RESULTS}/logs/figures/metamer_grid.log",
+    shell:
+        "pipeline render metamer-grid {input:q} {params.outs} 2> {log:q}"
+
+
+rule render_metamer_losses:
+    input:
+        METAMER_STORES,
+    output:
+        figure_paths(f"{RESULTS}/figures/metamer_losses"),
+    params:
+        outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
+        code=CODE["render"],
+    log:
+        f"{RESULTS}/logs/figures/metamer_losses.log",
+    shell:
+        "pipeline render losses {input:q} {params.outs} 2> {log:q}"
