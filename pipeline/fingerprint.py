@@ -70,9 +70,11 @@ def _package_directory(root: str) -> Path | None:
         spec = importlib.util.find_spec(root)
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.origin:
+    if spec is None:
         return None
-    origin = Path(spec.origin)
+    if spec.origin is None and spec.submodule_search_locations:  # namespace package
+        return Path(next(iter(spec.submodule_search_locations)))
+    origin = Path(spec.origin or "")
     return origin.parent if origin.name == "__init__.py" else None
 
 

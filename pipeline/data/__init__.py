@@ -78,11 +78,12 @@ def _read_array(source: str | Path) -> np.ndarray:
         )
     if not path.is_file():
         raise ImageError(f"image file not found: {path}")
-    import imageio.v3 as iio
+    from PIL import Image
 
     try:
-        return np.asarray(iio.imread(path))
-    except Exception as error:
+        with Image.open(path) as handle:
+            return np.asarray(handle)
+    except Exception as error:  # Pillow raises many types for unreadable files
         raise ImageError(
             f"cannot read image file {path}: {type(error).__name__}: {error}"
         ) from error

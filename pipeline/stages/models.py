@@ -73,8 +73,6 @@ def resolve_model_class(name: str) -> tuple[type, str]:
     """
     import torch
 
-    from .. import models
-
     if ":" in name:
         module_name, _, class_name = name.partition(":")
         try:
@@ -84,6 +82,8 @@ def resolve_model_class(name: str) -> tuple[type, str]:
         cls = getattr(module, class_name, None)
         path = name
     else:
+        from .. import models
+
         cls = getattr(models, name, None) if name in models.__all__ else None
         path = f"{models.__name__}:{name}"
         if cls is None:
@@ -166,7 +166,9 @@ def build_model(
         "torch": torch.__version__.split("+")[0],
     }
     with atomic_output(out, overwrite=overwrite) as temporary:
-        safetensors.torch.save_file(state, str(temporary), metadata=metadata)
+        # one metadata entry: safetensors writes several in an unstable order
+        header = {"pipeline": json.dumps(metadata, sort_keys=True)}
+        safetensors.torch.save_file(state, str(temporary), metadata=header)
     return Path(out)
 
 
@@ -200,9 +202,9 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
         raise ModelError(f"model artifact not found: {path}")
     try:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
+            metadata = json.loads((handle.metadata() or {}).get("pipeline", "{}"))
             state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except Exception as error:
+    except Exception as error:  # safetensors raises several types for bad files
         raise ModelError(
             f"{path} is not a readable model artifact ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else 'unreadable'}): rebuild it "
@@ -212,7 +214,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
         raise ModelError(f"{path} is not a pipeline model artifact: rebuild it with `pipeline build-model`")
     try:
         kwargs = json.loads(metadata["kwargs"])
-    except (KeyError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path} has corrupt constructor arguments: rebuild it") from error
     cls, class_path = resolve_model_class(metadata["class"])
     model = cls(**{k: _as_constructor_value(v) for k, v in kwargs.items()})

@@ -1,0 +1,184 @@
+"""Every CLI stage on tiny inputs: real zarr written, read back, and bad input refused."""
+
+import json
+import subprocess
+import sys
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from pipeline.cli import main
+
+MODEL = "cli_models:Blur"
+MODELS_SOURCE = """
+import torch
+
+
+class Blur(torch.nn.Module):
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.width = width
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(x, self.width, stride=1, padding=self.width // 2)
+"""
+
+
+@pytest.fixture(autouse=True)
+def user_models(tmp_path_factory, monkeypatch):
+    directory = tmp_path_factory.getbasetemp() / "user_models"
+    directory.mkdir(exist_ok=True)
+    (directory / "cli_models.py").write_text(MODELS_SOURCE)
+    monkeypatch.syspath_prepend(str(directory))
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def image_store(tmp_path):
+    path = tmp_path / "camera.zarr"
+    assert invoke("prepare-images", "camera", path, "--size", 16).exit_code == 0
+    return path
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "blur.model"
+    assert invoke("build-model", MODEL, path).exit_code == 0
+    return path
+
+
+@pytest.fixture
+def metamer_store(tmp_path, image_store, model):
+    out = tmp_path / "met.zarr"
+    result = invoke("synthesize", "metamer", image_store, model, out, "--max-iter", 6,
+                    "--store-progress", 4, "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_prepare_images_builtin_and_file(tmp_path, image_store):
+    ds = xr.open_zarr(image_store)
+    assert ds["image"].shape == (1, 1, 16, 16)
+    assert ds.attrs["name"] == "camera" and ds.attrs["complete"] is True
+    png = tmp_path / "ramp.png"
+    iio.imwrite(png, np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1)))
+    assert invoke("prepare-images", png, tmp_path / "ramp.zarr").exit_code == 0
+    pixels = xr.open_zarr(tmp_path / "ramp.zarr")["image"].values
+    assert pixels.shape == (1, 1, 32, 32)
+    assert pixels[0, 0, 0, 0] == 0 and pixels[0, 0, 0, -1] == pytest.approx(248 / 255)
+
+
+def test_build_model_artifact_is_deterministic_and_safe(tmp_path, model):
+    again = tmp_path / "again.model"
+    assert invoke("build-model", MODEL, again).exit_code == 0
+    assert again.read_bytes() == model.read_bytes()
+    from pipeline.stages.models import load_model
+
+    loaded = load_model(model)
+    assert loaded.class_path == MODEL and len(loaded.fingerprint) == 16
+
+
+def test_synthesize_metamer_store(metamer_store):
+    ds = xr.open_zarr(metamer_store)
+    assert ds.sizes["iteration"] == 7
+    assert list(ds["saved_iteration"].values) == [0, 4, 6]
+    for name in ("loss", "penalty", "gradient_norm", "pixel_change_norm"):
+        assert ds[name].dims == ("iteration",)
+    assert np.isnan(ds["gradient_norm"].values[-1])
+    np.testing.assert_array_equal(ds["saved_metamer"].values[-1], ds["metamer"].values)
+    attrs = ds.attrs
+    assert attrs["parameters"]["seed"] == 0 and attrs["device"] == "cpu"
+    assert attrs["versions"]["torch"] and attrs["wall_time_s"] > 0
+    assert attrs["representation_shape"] == [1, 16, 16]
+
+
+def test_same_seed_same_metamer(tmp_path, image_store, model, metamer_store):
+    out = tmp_path / "again.zarr"
+    invoke("synthesize", "metamer", image_store, model, out, "--max-iter", 6,
+           "--store-progress", 4, "--device", "cpu", "--quiet")
+    np.testing.assert_array_equal(xr.open_zarr(out)["metamer"].values,
+                                  xr.open_zarr(metamer_store)["metamer"].values)
+
+
+def test_aggregate_and_render(tmp_path, metamer_store):
+    table = tmp_path / "summary.csv"
+    assert invoke("aggregate", metamer_store, "--out", table).exit_code == 0
+    import pandas as pd
+
+    row = pd.read_csv(table).iloc[0]
+    assert (row["method"], row["image"], row["model"], row["iterations"]) == (
+        "metamer", "camera", "blur", 6)
+    assert row["final_loss"] < row["initial_loss"]
+    for command in (["status", metamer_store], ["metamer-grid", metamer_store],
+                    ["losses", metamer_store]):
+        png, pdf = tmp_path / f"{command[0]}.png", tmp_path / f"{command[0]}.pdf"
+        assert invoke("render", *command, "--out", png, "--out", pdf).exit_code == 0
+        assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def _corrupt(path):
+    (path / "zarr.json").write_text("{ not json")
+    return path
+
+
+BAD_INPUTS = [
+    # (args, message); {img}, {model}, {met}, {tmp} are filled in
+    (["prepare-images", "{tmp}/missing.png", "{tmp}/o.zarr"], "image file not found"),
+    (["prepare-images", "einstein", "{tmp}/o.zarr"], "unknown image 'einstein'"),
+    (["prepare-images", "{tmp}/notes.txt", "{tmp}/o.zarr"], "cannot read image file"),
+    (["build-model", "Nonexistent", "{tmp}/o.model"], "unknown model 'Nonexistent'"),
+    (["build-model", MODEL, "{tmp}/o.model", "--param", "widht=3"], "unknown parameter 'widht'"),
+    (["build-model", MODEL, "{tmp}/o.model", "--param", "width"], "is not KEY=VALUE"),
+    (["build-model", "os:path", "{tmp}/o.model"], "not a torch.nn.Module"),
+    (["synthesize", "metamer", "{img}", "{model}", "{tmp}/o.zarr", "--max-iter", "0"],
+     "max_iter must be at least 1"),
+    (["synthesize", "metamer", "{tmp}/nothing.zarr", "{model}", "{tmp}/o.zarr", "--max-iter", "2"],
+     "store not found"),
+    (["synthesize", "metamer", "{met}", "{model}", "{tmp}/o.zarr", "--max-iter", "2"],
+     "is a metamer store, expected a image store"),
+    (["synthesize", "metamer", "{img}", "{tmp}/notes.txt", "{tmp}/o.zarr", "--max-iter", "2"],
+     "not a readable model artifact"),
+    (["synthesize", "metamer", "{img}", "{model}", "{met}", "--max-iter", "2"], "already exists"),
+    (["synthesize", "metamer", "{img}", "{model}", "{tmp}/o.zarr", "--max-iter", "2",
+      "--device", "cuda"], "no CUDA GPU"),
+    (["aggregate", "{corrupt}", "--out", "{tmp}/s.csv"], "cannot open store"),
+    (["render", "status", "{img}", "--out", "{tmp}/f.png"], "expected a metamer store"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
+def test_bad_input_one_line_nonzero_nothing_written(tmp_path, image_store, model, metamer_store,
+                                                    args, message):
+    import torch
+
+    if "--device" in args and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    (tmp_path / "notes.txt").write_text("not an image")
+    corrupt = tmp_path / "corrupt.zarr"
+    corrupt.mkdir()
+    _corrupt(corrupt)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    filled = [a.format(tmp=tmp_path, img=image_store, model=model, met=metamer_store,
+                       corrupt=corrupt) for a in args]
+    result = CliRunner().invoke(main, filled)
+    assert result.exit_code != 0
+    assert message in result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.output
+    assert "Traceback" not in result.output
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    assert after == before  # nothing new, nothing changed, nothing lost
+
+
+def test_cli_starts_without_torch():
+    start = time.perf_counter()
+    code = "import sys; from pipeline.cli import main; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert json.dumps(time.perf_counter() - start)  # measured in benchmarks, not asserted
