@@ -33,7 +33,9 @@ class ConfigError(PipelineError):
     """A config value that is inconsistent, with the key to change."""
 
 
-def _check_names(key: str, names: list[str], defined: dict[str, Any], kind: str) -> None:
+def _check_names(
+    key: str, names: list[str], defined: dict[str, Any], kind: str
+) -> None:
     for name in names:
         if name not in defined:
             raise ConfigError(
@@ -54,6 +56,7 @@ def check_config(config: dict[str, Any]) -> None:
     ------
     ConfigError
         Naming the key whose value refers to something undefined.
+
     """
     metamer = config.get("metamer", {})
     _check_names("metamer.images", metamer.get("images", []), config["images"], "image")
@@ -77,15 +80,18 @@ def metamer_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
     -------
     runs
         Sorted pairs.
+
     """
     metamer = config.get("metamer", {})
     return sorted(
-        (image, model) for image in metamer.get("images", []) for model in metamer.get("models", [])
+        (image, model)
+        for image in metamer.get("images", [])
+        for model in metamer.get("models", [])
     )
 
 
 def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
-    """Settings of the metamer syntheses of ``model``: defaults, then its overrides.
+    """Return the settings of ``model``'s metamers: defaults, then its overrides.
 
     Parameters
     ----------
@@ -98,6 +104,7 @@ def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
     -------
     settings
         Mapping of CLI option names (underscored) to values.
+
     """
     metamer = config["metamer"]
     settings = {key: metamer[key] for key in METAMER_SETTING_KEYS}

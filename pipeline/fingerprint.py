@@ -35,7 +35,9 @@ class _Module:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 self.definitions[node.name] = node
             elif isinstance(node, ast.Assign | ast.AnnAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                targets = (
+                    node.targets if isinstance(node, ast.Assign) else [node.target]
+                )
                 for target in targets:
                     if isinstance(target, ast.Name):
                         self.definitions[target.id] = node
@@ -107,7 +109,10 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
     for child in ast.walk(node):
         body = getattr(child, "body", None)
         if (
-            isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            isinstance(
+                child,
+                ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module,
+            )
             and body
             and isinstance(body[0], ast.Expr)
             and isinstance(body[0].value, ast.Constant)
@@ -151,11 +156,12 @@ def code_fingerprint(target: str) -> str:
     >>> from pipeline.fingerprint import code_fingerprint
     >>> len(code_fingerprint("pipeline.loss:mse"))
     16
+
     """
     module_name, _, name = target.partition(":")
     root = module_name.partition(".")[0]
     module = _load(module_name)
-    if module is None or name not in module.definitions and name not in module.imports:
+    if module is None or (name not in module.definitions and name not in module.imports):
         raise ValueError(f"cannot find the source of {target}")
     seen: dict[str, str] = {}
     pending = [(module_name, name)]

@@ -22,11 +22,12 @@ def set_seed(seed: int | None = None) -> None:
     --------
     >>> import pipeline as po
     >>> po.set_seed(0)
+
     """
     if seed is None:
         return
     torch.manual_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds numpy's global generator for users)
     random.seed(seed)
 
 
@@ -48,6 +49,7 @@ def remove_grad(model: torch.nn.Module) -> None:
     >>> po.remove_grad(model)
     >>> any(p.requires_grad for p in model.parameters())
     False
+
     """
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -73,6 +75,7 @@ def to_numpy(x: torch.Tensor | np.ndarray, squeeze: bool = False) -> np.ndarray:
     >>> import torch, pipeline as po
     >>> po.to_numpy(torch.ones(1, 1, 2, 2), squeeze=True).shape
     (2, 2)
+
     """
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     return array.squeeze() if squeeze else array
@@ -103,6 +106,7 @@ def convert_float_to_int(image: np.ndarray, dtype: type = np.uint8) -> np.ndarra
     >>> import numpy as np, pipeline as po
     >>> po.convert_float_to_int(np.array([0.0, 0.5, 1.0]))
     array([  0, 128, 255], dtype=uint8)
+
     """
     image = np.asarray(image)
     if image.size and (image.min() < 0 or image.max() > 1):

@@ -64,8 +64,10 @@ def test_edit_changes_only_dependents(package):
 def test_comments_docstrings_and_formatting_do_not_count(package):
     before = fingerprints()
     models = package / "models.py"
-    text = models.read_text().replace("# a comment", "# reworded").replace(
-        '"""Used by A only."""', '"""Reworded docs."""'
+    text = (
+        models.read_text()
+        .replace("# a comment", "# reworded")
+        .replace('"""Used by A only."""', '"""Reworded docs."""')
     )
     models.write_text(textwrap.dedent(text).replace("return x\n", "return (x)\n"))
     assert fingerprints() == before
@@ -79,7 +81,9 @@ def test_unknown_target_is_an_error(package):
 def test_fingerprinting_does_not_import_torch():
     import subprocess
 
-    code = ("import sys; from pipeline.fingerprint import code_fingerprint;"
-            "code_fingerprint('pipeline.synthesis.metamer:Metamer');"
-            "assert 'torch' not in sys.modules")
+    code = (
+        "import sys; from pipeline.fingerprint import code_fingerprint;"
+        "code_fingerprint('pipeline.synthesis.metamer:Metamer');"
+        "assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -39,7 +39,9 @@ def test_saved_metamer_matches_losses(image, blur):
     met = make(image, blur)
     met.synthesize(5, store_progress=True, progress=False)
     for i in (0, 2, 5):
-        assert torch.allclose(met.objective_function(met.saved_metamer[i]), met.losses[i])
+        assert torch.allclose(
+            met.objective_function(met.saved_metamer[i]), met.losses[i]
+        )
 
 
 def test_objective_is_loss_plus_weighted_penalty(image, blur):
@@ -115,8 +117,11 @@ def test_setup_rejects_wrong_initial_shape(image, blur):
 
 def test_setup_optimizer_and_scheduler(image, blur):
     met = make(image, blur)
-    met.setup(optimizer=torch.optim.SGD, optimizer_kwargs={"lr": 0.5},
-              scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
+    met.setup(
+        optimizer=torch.optim.SGD,
+        optimizer_kwargs={"lr": 0.5},
+        scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau,
+    )
     met.synthesize(3, progress=False)
     assert isinstance(met.optimizer, torch.optim.SGD)
     assert met.optimizer.param_groups[0]["lr"] == 0.5
@@ -134,7 +139,10 @@ def test_get_progress(image, blur):
     assert (info["iteration"], info["store_progress_iteration"]) == (3, 4)
     assert torch.equal(info["losses"], met.losses[3])
     with pytest.warns(UserWarning):
-        assert met.get_progress(3, iteration_selection="floor")["store_progress_iteration"] == 2
+        assert (
+            met.get_progress(3, iteration_selection="floor")["store_progress_iteration"]
+            == 2
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert met.get_progress(2)["store_progress_iteration"] == 2
@@ -153,15 +161,27 @@ def test_batches_get_one_metamer_each(blur):
 def test_records_stream_without_history(image, blur):
     records = []
     met = make(image, blur)
-    met.synthesize(5, store_progress=2, on_iteration=records.append, keep_history=False,
-                   progress=False)
+    met.synthesize(
+        5,
+        store_progress=2,
+        on_iteration=records.append,
+        keep_history=False,
+        progress=False,
+    )
     assert [r.iteration for r in records] == [0, 1, 2, 3, 4]
     assert [r.image is not None for r in records] == [True, False, True, False, True]
-    assert set(records[0].values) == {"loss", "penalty", "gradient_norm", "pixel_change_norm"}
+    assert set(records[0].values) == {
+        "loss",
+        "penalty",
+        "gradient_norm",
+        "pixel_change_norm",
+    }
     assert met.losses.shape == (1,)  # only the current value is kept
     reference = make(image, blur)
     reference.synthesize(5, store_progress=2, progress=False)
-    assert torch.equal(torch.stack([r.values["loss"] for r in records]), reference.losses[:-1])
+    assert torch.equal(
+        torch.stack([r.values["loss"] for r in records]), reference.losses[:-1]
+    )
 
 
 def test_save_load_round_trip_continues_identically(tmp_path, image, blur):
@@ -236,7 +256,12 @@ def test_to_casts_everything(image, blur):
     met = make(image, blur)
     met.synthesize(2, store_progress=1, progress=False)
     met.to(torch.float64)
-    assert met.image.dtype == met.metamer.dtype == met.target_representation.dtype == torch.float64
+    assert (
+        met.image.dtype
+        == met.metamer.dtype
+        == met.target_representation.dtype
+        == torch.float64
+    )
     met.synthesize(1, store_progress=1, progress=False)
     assert met.losses.dtype == torch.float64
 

@@ -19,11 +19,18 @@ def test_history_writer_matches_in_memory_history(tmp_path, image, blur):
     writer = HistoryWriter(path, "saved_metamer", chunk_iterations=3, chunk_images=2)
     po.set_seed(0)
     streamed = po.Metamer(image, blur)
-    streamed.synthesize(7, store_progress=3, on_iteration=writer, keep_history=False,
-                        progress=False)
+    streamed.synthesize(
+        7, store_progress=3, on_iteration=writer, keep_history=False, progress=False
+    )
     n = writer.finalize(streamed.current_values, streamed.metamer)
-    write_attrs(path, {"pipeline_store": "metamer", "schema_version": SCHEMA_VERSION,
-                       "complete": True})
+    write_attrs(
+        path,
+        {
+            "pipeline_store": "metamer",
+            "schema_version": SCHEMA_VERSION,
+            "complete": True,
+        },
+    )
     consolidate(path)
     po.set_seed(0)
     memory = po.Metamer(image, blur)
@@ -34,10 +41,14 @@ def test_history_writer_matches_in_memory_history(tmp_path, image, blur):
     assert list(ds["iteration"].values) == list(range(8))
     np.testing.assert_array_equal(ds["loss"].values, memory.losses.numpy())
     np.testing.assert_array_equal(ds["penalty"].values, memory.penalties.numpy())
-    np.testing.assert_array_equal(ds["gradient_norm"].values[:-1], memory.gradient_norm.numpy())
+    np.testing.assert_array_equal(
+        ds["gradient_norm"].values[:-1], memory.gradient_norm.numpy()
+    )
     assert math.isnan(ds["gradient_norm"].values[-1])
     assert list(ds["saved_iteration"].values) == [0, 3, 6, 7]
-    np.testing.assert_array_equal(ds["saved_metamer"].values, memory.saved_metamer.numpy())
+    np.testing.assert_array_equal(
+        ds["saved_metamer"].values, memory.saved_metamer.numpy()
+    )
 
 
 def test_history_writer_refuses_out_of_order(tmp_path):
@@ -79,7 +90,11 @@ def _image_store(path, **attrs):
     [
         (lambda p: None, "image", "not found"),
         (lambda p: p.mkdir(), "image", "not a zarr store"),
-        (lambda p: xr.Dataset({"a": ("x", [1.0])}).to_zarr(p, consolidated=False), "image", "not one written by pipeline"),
+        (
+            lambda p: xr.Dataset({"a": ("x", [1.0])}).to_zarr(p, consolidated=False),
+            "image",
+            "not one written by pipeline",
+        ),
         (lambda p: _image_store(p), "metamer", "is a image store, expected a metamer"),
         (lambda p: _image_store(p, complete=False), "image", "incomplete"),
         (lambda p: _image_store(p, schema_version=99), "image", "schema version 99"),
@@ -98,4 +113,9 @@ def test_image_store_round_trip(tmp_path):
     pixels, attrs = po.store.read_image_store(tmp_path / "i.zarr")
     assert torch.equal(pixels, image)
     assert attrs["name"] == "noise"
-    assert xr.open_zarr(tmp_path / "i.zarr")["image"].dims == ("batch", "channel", "y", "x")
+    assert xr.open_zarr(tmp_path / "i.zarr")["image"].dims == (
+        "batch",
+        "channel",
+        "y",
+        "x",
+    )

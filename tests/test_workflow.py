@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.workflow
 
-MODELS = '''
+MODELS = """
 import torch
 
 
@@ -34,7 +34,7 @@ class Blur(torch.nn.Module):
 class Square(torch.nn.Module):
     def forward(self, x):
         return x**2
-'''
+"""
 
 CONFIG = {
     "images": {"camera": {"source": "camera", "size": 16}},
@@ -54,14 +54,28 @@ CONFIG = {
 
 
 def snakemake(workdir, *args, config=None, check=True):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(workdir))
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(workdir),
+    )
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile", "config.yaml",
-         "--cores", "2", *args],
-        cwd=workdir, env=env, capture_output=True, text=True,
+        [
+            BIN / "snakemake",
+            "-s",
+            REPO / "Snakefile",
+            "--configfile",
+            "config.yaml",
+            "--cores",
+            "2",
+            *args,
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if check and result.returncode != 0:
         raise AssertionError(result.stdout + result.stderr)
@@ -126,7 +140,9 @@ def test_second_run_has_nothing_to_do(workflow):
 def test_model_parameter_reruns_only_that_model(workflow):
     config = yaml.safe_load(yaml.safe_dump(CONFIG))
     config["models"]["blur"]["params"]["width"] = 5
-    assert planned_jobs(workflow, config) == {("build_model", "model=blur")} | downstream("blur")
+    assert planned_jobs(workflow, config) == {
+        ("build_model", "model=blur")
+    } | downstream("blur")
     planned_jobs(workflow, CONFIG)  # restore the config file
 
 
@@ -143,8 +159,12 @@ def test_model_code_edit_reruns_only_its_model(workflow):
     source = workflow / "tinymodels.py"
     try:
         source.write_text(MODELS.replace("return x**2", "return x**3"))
-        assert planned_jobs(workflow, CONFIG) == {("build_model", "model=square")} | downstream("square")
-        source.write_text(MODELS.replace("return x**2", "return x**2  # squared, as before"))
+        assert planned_jobs(workflow, CONFIG) == {
+            ("build_model", "model=square")
+        } | downstream("square")
+        source.write_text(
+            MODELS.replace("return x**2", "return x**2  # squared, as before")
+        )
         assert planned_jobs(workflow, CONFIG) == set()
     finally:
         source.write_text(MODELS)
@@ -177,8 +197,10 @@ def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda c: c["metamer"]["images"].append("einstein"),
-         "config metamer.images: unknown image 'einstein'"),
+        (
+            lambda c: c["metamer"]["images"].append("einstein"),
+            "config metamer.images: unknown image 'einstein'",
+        ),
         (lambda c: c["metamer"].update(max_iterations=3), "max_iterations"),
         (lambda c: c["metamer"].update(max_iter=0), "max_iter"),
     ],
@@ -194,11 +216,28 @@ def test_invalid_config_fails_before_any_job(tmp_path, edit, message):
 
 def test_lint_and_default_config_dry_run(tmp_path):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    default = ["-s", REPO / "Snakefile", "--configfile", REPO / "config.yaml", "--cores", "1"]
-    dry = subprocess.run([BIN / "snakemake", "-n", *default], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    default = [
+        "-s",
+        REPO / "Snakefile",
+        "--configfile",
+        REPO / "config.yaml",
+        "--cores",
+        "1",
+    ]
+    dry = subprocess.run(
+        [BIN / "snakemake", "-n", *default],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert dry.returncode == 0, dry.stderr
     assert "metamer" in dry.stdout
-    lint = subprocess.run([BIN / "snakemake", "--lint", *default], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+    lint = subprocess.run(
+        [BIN / "snakemake", "--lint", *default],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, textwrap.shorten(lint.stdout + lint.stderr, 2000)

@@ -13,7 +13,9 @@ __all__ = ["aggregate"]
 
 @click.command("aggregate")
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="CSV to write."
+)
 @overwrite_option
 @stage_command
 def aggregate(stores: tuple[Path, ...], out: Path, overwrite: bool) -> None:

@@ -22,7 +22,11 @@ overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace the output if it already exists."
 )
 seed_option = click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the random generators."
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the random generators.",
 )
 device_option = click.option(
     "--device",
@@ -54,13 +58,16 @@ def parse_params(
     ------
     click.BadParameter
         If an entry has no ``=`` or an empty key, or a key repeats.
+
     """
     params: dict[str, Any] = {}
     for entry in values:
         key, sep, raw = entry.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise click.BadParameter(f"{entry!r} is not KEY=VALUE", ctx=ctx, param=param)
+            raise click.BadParameter(
+                f"{entry!r} is not KEY=VALUE", ctx=ctx, param=param
+            )
         if key in params:
             raise click.BadParameter(f"{key!r} given twice", ctx=ctx, param=param)
         try:
@@ -83,6 +90,7 @@ def user_errors() -> Iterator[None]:
     ------
     click.ClickException
         For any :class:`pipeline.errors.PipelineError`.
+
     """
     from ..errors import PipelineError
 
@@ -104,6 +112,7 @@ def stage_command(function: Callable[..., None]) -> Callable[..., None]:
     -------
     wrapped
         The same function, run inside :func:`user_errors`.
+
     """
 
     @functools.wraps(function)

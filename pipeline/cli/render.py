@@ -11,7 +11,11 @@ from .options import overwrite_option, stage_command
 __all__ = ["render"]
 
 _out_option = click.option(
-    "--out", "outs", multiple=True, required=True, type=click.Path(path_type=Path),
+    "--out",
+    "outs",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
     help="Figure path; the suffix sets the format (png, pdf, svg). Repeat for several.",
 )
 
@@ -38,7 +42,9 @@ def status(store: Path, outs: tuple[Path, ...], overwrite: bool) -> None:
 @_out_option
 @overwrite_option
 @stage_command
-def metamer_grid(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) -> None:
+def metamer_grid(
+    stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool
+) -> None:
     """Targets (rows) against their metamers under each model (columns)."""
     from ..stages.render import render_metamer_grid
 

@@ -20,32 +20,83 @@ def synthesize() -> None:
 @click.argument("image_store", type=click.Path(path_type=Path))
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))
-@click.option("--max-iter", type=int, required=True, help="Maximum number of iterations.")
-@click.option("--store-progress", type=int, default=10, show_default=True,
-              help="Store the metamer every N iterations (0: only the final one).")
+@click.option(
+    "--max-iter", type=int, required=True, help="Maximum number of iterations."
+)
+@click.option(
+    "--store-progress",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Store the metamer every N iterations (0: only the final one).",
+)
 @seed_option
 @device_option
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
-              show_default=True, help="Optimizer (adam uses amsgrad).")
-@click.option("--loss", type=click.Choice(["mse", "l2_norm", "relative_sse"]), default="mse",
-              show_default=True, help="Distance between representations.")
-@click.option("--penalty-lambda", type=float, default=0.1, show_default=True,
-              help="Weight of the pixel-range penalty.")
-@click.option("--stop-criterion", type=float, default=0.0, show_default=True,
-              help="Stop when the loss changes less than this over --stop-iters-to-check.")
-@click.option("--stop-iters-to-check", type=click.IntRange(min=1), default=50,
-              show_default=True, help="Window of the stopping rule, in iterations.")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
-              show_default=True, help="Floating point precision.")
+@click.option(
+    "--lr", type=float, default=0.01, show_default=True, help="Learning rate."
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adam", "sgd"]),
+    default="adam",
+    show_default=True,
+    help="Optimizer (adam uses amsgrad).",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(["mse", "l2_norm", "relative_sse"]),
+    default="mse",
+    show_default=True,
+    help="Distance between representations.",
+)
+@click.option(
+    "--penalty-lambda",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Weight of the pixel-range penalty.",
+)
+@click.option(
+    "--stop-criterion",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Stop when the loss changes less than this over --stop-iters-to-check.",
+)
+@click.option(
+    "--stop-iters-to-check",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Window of the stopping rule, in iterations.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64"]),
+    default="float32",
+    show_default=True,
+    help="Floating point precision.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @overwrite_option
 @stage_command
-def metamer(image_store: Path, model: Path, out_store: Path, quiet: bool, overwrite: bool,
-            **settings: object) -> None:
+def metamer(
+    image_store: Path,
+    model: Path,
+    out_store: Path,
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> None:
     """Synthesize a metamer of IMAGE_STORE under MODEL into OUT_STORE."""
     from ..stages.metamer import MetamerSettings, synthesize_metamer
 
-    synthesize_metamer(image_store, model, out_store, MetamerSettings(**settings),
-                       overwrite=overwrite, progress=not quiet)
+    synthesize_metamer(
+        image_store,
+        model,
+        out_store,
+        MetamerSettings(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+    )
     click.echo(f"wrote {out_store}")

@@ -60,6 +60,7 @@ def list_images() -> list[str]:
     >>> import pipeline as po
     >>> "camera" in po.data.list_images()
     True
+
     """
     return sorted(BUILTIN_IMAGES)
 
@@ -135,6 +136,7 @@ def load_image(
     >>> import pipeline as po
     >>> po.data.load_image("camera", size=64).shape
     torch.Size([1, 1, 64, 64])
+
     """
     import torch
 
@@ -143,8 +145,7 @@ def load_image(
         array = array[..., :3]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
         raise ImageError(
-            f"{source} is not a 2-D grayscale or RGB image (array shape "
-            f"{array.shape})"
+            f"{source} is not a 2-D grayscale or RGB image (array shape {array.shape})"
         )
     array = _to_float(array)
     if as_gray and array.ndim == 3:
@@ -160,9 +161,7 @@ def load_image(
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
         array = array[top : top + side, left : left + side]
-        array = resize(
-            array, (size, size, *array.shape[2:]), anti_aliasing=side > size
-        )
+        array = resize(array, (size, size, *array.shape[2:]), anti_aliasing=side > size)
     array = np.clip(array, 0.0, 1.0)
     if array.ndim == 2:
         array = array[None]

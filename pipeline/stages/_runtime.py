@@ -29,6 +29,7 @@ def resolve_device(device: str) -> str:
     ------
     PipelineError
         If CUDA is asked for but not available.
+
     """
     import torch
 
@@ -61,6 +62,7 @@ def provenance(device: str) -> dict[str, Any]:
     -------
     provenance
         JSON-able mapping.
+
     """
     import torch
 

@@ -38,6 +38,7 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
     row
         method, image, model, iterations, final loss, wall time, distances to the
         target in pixel and model space, and one ``param_*`` column per setting.
+
     """
     attrs = dataset.attrs
     losses = dataset["loss"].values
@@ -63,11 +64,15 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
             np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
         )
     for key, value in sorted(attrs.get("parameters", {}).items()):
-        row[f"param_{key}"] = json.dumps(value) if isinstance(value, list | dict) else value
+        row[f"param_{key}"] = (
+            json.dumps(value) if isinstance(value, list | dict) else value
+        )
     return row
 
 
-def aggregate(stores: Sequence[str | Path], out: str | Path, overwrite: bool = False) -> pd.DataFrame:
+def aggregate(
+    stores: Sequence[str | Path], out: str | Path, overwrite: bool = False
+) -> pd.DataFrame:
     """Write the summary table of ``stores`` as CSV.
 
     Parameters
@@ -83,6 +88,7 @@ def aggregate(stores: Sequence[str | Path], out: str | Path, overwrite: bool = F
     -------
     table
         The summary, one row per store, sorted by method, image and model.
+
     """
     import pandas as pd
 

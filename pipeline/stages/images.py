@@ -39,6 +39,7 @@ def prepare_image(
     -------
     out
         The written store.
+
     """
     from ..data import load_image
 

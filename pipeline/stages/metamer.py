@@ -52,6 +52,7 @@ class MetamerSettings:
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
     dtype
         ``"float32"`` or ``"float64"``.
+
     """
 
     max_iter: int
@@ -70,15 +71,23 @@ class MetamerSettings:
         if self.max_iter < 1:
             raise PipelineError(f"max_iter must be at least 1, got {self.max_iter}")
         if self.store_progress < 0:
-            raise PipelineError(f"store_progress must be >= 0, got {self.store_progress}")
+            raise PipelineError(
+                f"store_progress must be >= 0, got {self.store_progress}"
+            )
         if self.lr <= 0:
             raise PipelineError(f"lr must be positive, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
-            raise PipelineError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise PipelineError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if self.loss not in LOSSES:
-            raise PipelineError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            raise PipelineError(
+                f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"
+            )
         if self.penalty_lambda < 0:
-            raise PipelineError(f"penalty_lambda must be >= 0, got {self.penalty_lambda}")
+            raise PipelineError(
+                f"penalty_lambda must be >= 0, got {self.penalty_lambda}"
+            )
         if self.dtype not in ("float32", "float64"):
             raise PipelineError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -87,13 +96,21 @@ def _setup_arguments(settings: MetamerSettings) -> dict[str, Any]:
     import torch
 
     if settings.optimizer == "adam":
-        return {"optimizer": torch.optim.Adam, "optimizer_kwargs": {"lr": settings.lr, "amsgrad": True}}
+        return {
+            "optimizer": torch.optim.Adam,
+            "optimizer_kwargs": {"lr": settings.lr, "amsgrad": True},
+        }
     return {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": settings.lr}}
 
 
 def _write_array(group: Any, name: str, values: np.ndarray, dims: list[str]) -> None:
-    array = group.create_array(name, shape=values.shape, chunks=values.shape or None,
-                               dtype=values.dtype, dimension_names=dims)
+    array = group.create_array(
+        name,
+        shape=values.shape,
+        chunks=values.shape or None,
+        dtype=values.dtype,
+        dimension_names=dims,
+    )
     array[...] = values
 
 
@@ -126,6 +143,7 @@ def synthesize_metamer(
     -------
     out
         The written store.
+
     """
     import torch
     import zarr
@@ -141,15 +159,25 @@ def synthesize_metamer(
     model = loaded.model.to(dtype)
     image = image.to(device=device, dtype=dtype)
     set_seed(settings.seed)
-    metamer = Metamer(image, model, loss_function=getattr(losses, settings.loss),
-                      penalty_lambda=settings.penalty_lambda)
+    metamer = Metamer(
+        image,
+        model,
+        loss_function=getattr(losses, settings.loss),
+        penalty_lambda=settings.penalty_lambda,
+    )
     metamer.setup(**_setup_arguments(settings))
     initial = metamer.metamer.detach().clone()
     started = time.perf_counter()
     with atomic_output(out, overwrite=overwrite) as temporary:
         group = zarr.open_group(str(temporary), mode="w-")
-        write_attrs(temporary, {"pipeline_store": "metamer", "schema_version": SCHEMA_VERSION,
-                                "complete": False})
+        write_attrs(
+            temporary,
+            {
+                "pipeline_store": "metamer",
+                "schema_version": SCHEMA_VERSION,
+                "complete": False,
+            },
+        )
         writer = HistoryWriter(temporary, "saved_metamer")
         metamer.synthesize(
             settings.max_iter,
@@ -170,26 +198,33 @@ def synthesize_metamer(
             final_representation = model(metamer.metamer)
         target = metamer.target_representation
         batch = target.shape[0]
-        for name, values in (("target_representation", target),
-                             ("metamer_representation", final_representation)):
+        for name, values in (
+            ("target_representation", target),
+            ("metamer_representation", final_representation),
+        ):
             flat = values.detach().reshape(batch, -1).cpu().numpy()
             _write_array(group, name, flat, ["batch", "representation"])
-        write_attrs(temporary, {
-            "method": "metamer",
-            "image_name": image_attrs.get("name", Path(image_store).stem),
-            "image_source": image_attrs.get("source", ""),
-            "model_name": Path(model_path).stem,
-            "model_class": loaded.class_path,
-            "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
-            "model_fingerprint": loaded.fingerprint,
-            "parameters": dataclasses.asdict(settings),
-            "representation_shape": list(target.shape[1:]),
-            "n_iterations": n_iterations,
-            "stop_reason": "max_iter" if n_iterations >= settings.max_iter else "converged",
-            "wall_time_s": wall_time,
-            "dtype": settings.dtype,
-            **provenance(device),
-            "complete": True,
-        })
+        write_attrs(
+            temporary,
+            {
+                "method": "metamer",
+                "image_name": image_attrs.get("name", Path(image_store).stem),
+                "image_source": image_attrs.get("source", ""),
+                "model_name": Path(model_path).stem,
+                "model_class": loaded.class_path,
+                "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
+                "model_fingerprint": loaded.fingerprint,
+                "parameters": dataclasses.asdict(settings),
+                "representation_shape": list(target.shape[1:]),
+                "n_iterations": n_iterations,
+                "stop_reason": "max_iter"
+                if n_iterations >= settings.max_iter
+                else "converged",
+                "wall_time_s": wall_time,
+                "dtype": settings.dtype,
+                **provenance(device),
+                "complete": True,
+            },
+        )
         consolidate(temporary)
     return Path(out)

@@ -22,7 +22,13 @@ from ..store.atomic import atomic_output
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["LoadedModel", "ModelError", "build_model", "load_model", "resolve_model_class"]
+__all__ = [
+    "LoadedModel",
+    "ModelError",
+    "build_model",
+    "load_model",
+    "resolve_model_class",
+]
 
 ARTIFACT_FORMAT = "pipeline.model/1"
 
@@ -45,6 +51,7 @@ class LoadedModel:
         Constructor arguments.
     fingerprint
         Fingerprint of the model code the artifact was built with.
+
     """
 
     model: torch.nn.Module
@@ -70,6 +77,7 @@ def resolve_model_class(name: str) -> tuple[type, str]:
     ------
     ModelError
         If no such class exists or it is not a torch module.
+
     """
     import torch
 
@@ -78,7 +86,9 @@ def resolve_model_class(name: str) -> tuple[type, str]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
-            raise ModelError(f"cannot import module {module_name!r} of model {name!r}: {error}") from error
+            raise ModelError(
+                f"cannot import module {module_name!r} of model {name!r}: {error}"
+            ) from error
         cls = getattr(module, class_name, None)
         path = name
     else:
@@ -141,6 +151,7 @@ def build_model(
     ------
     ModelError
         For an unknown model or parameter, or a model that fails validation.
+
     """
     import safetensors.torch
     import torch
@@ -191,6 +202,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     ------
     ModelError
         If the file is missing, truncated, tampered with or not a model artifact.
+
     """
     import safetensors
     import safetensors.torch
@@ -203,7 +215,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     try:
         with safetensors.safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = json.loads((handle.metadata() or {}).get("pipeline", "{}"))
-            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
     except Exception as error:  # safetensors raises several types for bad files
         raise ModelError(
             f"{path} is not a readable model artifact ({type(error).__name__}: "
@@ -211,17 +223,23 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
             "with `pipeline build-model`"
         ) from error
     if metadata.get("format") != ARTIFACT_FORMAT:
-        raise ModelError(f"{path} is not a pipeline model artifact: rebuild it with `pipeline build-model`")
+        raise ModelError(
+            f"{path} is not a pipeline model artifact: rebuild it with `pipeline build-model`"
+        )
     try:
         kwargs = json.loads(metadata["kwargs"])
     except (KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path} has corrupt constructor arguments: rebuild it") from error
+        raise ModelError(
+            f"{path} has corrupt constructor arguments: rebuild it"
+        ) from error
     cls, class_path = resolve_model_class(metadata["class"])
     model = cls(**{k: _as_constructor_value(v) for k, v in kwargs.items()})
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ModelError(f"{path} does not match model {class_path}: rebuild it") from error
+        raise ModelError(
+            f"{path} does not match model {class_path}: rebuild it"
+        ) from error
     remove_grad(model)
     model.eval().to(device)
     return LoadedModel(model, class_path, kwargs, metadata.get("fingerprint", ""))

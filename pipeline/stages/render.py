@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["render_losses", "render_metamer_grid", "render_status", "save_figure"]
 
 
-def save_figure(figure: Figure, outs: Sequence[str | Path], overwrite: bool = False) -> None:
+def save_figure(
+    figure: Figure, outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
     """Save ``figure`` to each path (format from the suffix), atomically, and close it.
 
     Parameters
@@ -28,6 +30,7 @@ def save_figure(figure: Figure, outs: Sequence[str | Path], overwrite: bool = Fa
         Output paths, e.g. a PNG and a PDF.
     overwrite
         Replace existing files.
+
     """
     import matplotlib.pyplot as plt
 
@@ -46,7 +49,9 @@ def _backend() -> None:
     matplotlib.use("Agg")
 
 
-def render_status(store: str | Path, outs: Sequence[str | Path], overwrite: bool = False) -> None:
+def render_status(
+    store: str | Path, outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
     """Draw the synthesis status (image, loss, representation error) of one store.
 
     Parameters
@@ -57,12 +62,15 @@ def render_status(store: str | Path, outs: Sequence[str | Path], overwrite: bool
         Figure paths.
     overwrite
         Replace existing figures.
+
     """
     _backend()
     from .. import plot
 
     dataset = open_store(store, "metamer")
-    figure = plot.synthesis_status(dataset, width_ratios={"metamer_representation_error": 2})
+    figure = plot.synthesis_status(
+        dataset, width_ratios={"metamer_representation_error": 2}
+    )
     figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
     save_figure(figure, outs, overwrite)
 
@@ -80,6 +88,7 @@ def render_metamer_grid(
         Figure paths.
     overwrite
         Replace existing figures.
+
     """
     _backend()
     import matplotlib.pyplot as plt
@@ -89,7 +98,9 @@ def render_metamer_grid(
     models = sorted({d.attrs["model_name"] for d in datasets})
     by_key = {(d.attrs["image_name"], d.attrs["model_name"]): d for d in datasets}
     figure, axes = plt.subplots(
-        len(images), len(models) + 1, squeeze=False,
+        len(images),
+        len(models) + 1,
+        squeeze=False,
         figsize=(2.2 * (len(models) + 1), 2.3 * len(images)),
     )
     for row, image in enumerate(images):
@@ -124,20 +135,26 @@ def render_losses(
         Figure paths.
     overwrite
         Replace existing figures.
+
     """
     _backend()
     import matplotlib.pyplot as plt
 
     datasets = [open_store(store) for store in stores]
     images = sorted({d.attrs.get("image_name", "") for d in datasets})
-    figure, axes = plt.subplots(1, len(images), squeeze=False, figsize=(4.5 * len(images), 3.5))
+    figure, axes = plt.subplots(
+        1, len(images), squeeze=False, figsize=(4.5 * len(images), 3.5)
+    )
     for axis, image in zip(axes[0], images, strict=True):
         for dataset in sorted(
             (d for d in datasets if d.attrs.get("image_name", "") == image),
             key=lambda d: d.attrs.get("model_name", ""),
         ):
-            axis.semilogy(dataset["iteration"].values, dataset["loss"].values,
-                          label=dataset.attrs.get("model_name"))
+            axis.semilogy(
+                dataset["iteration"].values,
+                dataset["loss"].values,
+                label=dataset.attrs.get("model_name"),
+            )
         axis.set_title(image)
         axis.set_xlabel("iteration")
         axis.set_ylabel("loss")

@@ -24,6 +24,7 @@ def remove_path(path: Path) -> None:
     ----------
     path
         What to remove.
+
     """
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -55,6 +56,7 @@ def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
     ------
     OutputExistsError
         If ``final`` exists and ``overwrite`` is false.
+
     """
     final = Path(final)
     if final.exists() and not overwrite:

@@ -40,6 +40,7 @@ class HistoryWriter:
         Stored images buffered per write.
     value_dims
         Extra dimension names of non-scalar per-iteration values, by value name.
+
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class HistoryWriter:
         ----------
         record
             What the iteration produced.
+
         """
         if record.iteration != self._n_written + self._n_buffered:
             raise ValueError(
@@ -136,7 +138,9 @@ class HistoryWriter:
         self._images = []
         self._saved_iterations = []
 
-    def finalize(self, final_values: dict[str, torch.Tensor], final_image: torch.Tensor) -> int:
+    def finalize(
+        self, final_values: dict[str, torch.Tensor], final_image: torch.Tensor
+    ) -> int:
         """Flush everything and append the final state as the last iteration.
 
         The final iteration has the objective's values of the current image and NaN
@@ -154,11 +158,15 @@ class HistoryWriter:
         -------
         n_iterations
             Number of iterations run (the final entry's index).
+
         """
         self._flush_values()
         n = self._n_written
-        template = {name: self._group[name] for name in self._group.array_keys()
-                    if self._group[name].metadata.dimension_names[0] == "iteration"}
+        template = {
+            name: self._group[name]
+            for name in self._group.array_keys()
+            if self._group[name].metadata.dimension_names[0] == "iteration"
+        }
         for name, array in template.items():
             if name == "iteration":
                 continue
@@ -179,7 +187,10 @@ class HistoryWriter:
         self._saved_iterations.append(n)
         self._flush_images()
         coordinate = self._group.create_array(
-            "iteration", shape=(n + 1,), chunks=(max(n + 1, 1),), dtype="int64",
+            "iteration",
+            shape=(n + 1,),
+            chunks=(max(n + 1, 1),),
+            dtype="int64",
             dimension_names=["iteration"],
         )
         coordinate[:] = np.arange(n + 1)

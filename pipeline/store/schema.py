@@ -39,11 +39,14 @@ def consolidate(path: str | Path) -> None:
     ----------
     path
         The zarr group.
+
     """
     import zarr
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="Consolidated metadata", category=UserWarning
+        )
         zarr.consolidate_metadata(str(path))
 
 
@@ -68,6 +71,7 @@ def open_store(path: str | Path, kind: str | None = None) -> xr.Dataset:
     StoreError
         If the path is missing, not a zarr store, not written by this pipeline, of
         another kind or schema version, or incomplete.
+
     """
     import xarray as xr
 
@@ -109,6 +113,7 @@ def write_attrs(path: str | Path, attrs: dict[str, Any]) -> None:
         The zarr group.
     attrs
         Values to set; they must survive a JSON round trip.
+
     """
     import zarr
 
@@ -116,7 +121,9 @@ def write_attrs(path: str | Path, attrs: dict[str, Any]) -> None:
     group.attrs.update(json.loads(json.dumps(attrs)))
 
 
-def write_image_store(path: str | Path, image: torch.Tensor, attrs: dict[str, Any]) -> None:
+def write_image_store(
+    path: str | Path, image: torch.Tensor, attrs: dict[str, Any]
+) -> None:
     """Write an image tensor (batch, channel, y, x) as a complete image store.
 
     Parameters
@@ -127,6 +134,7 @@ def write_image_store(path: str | Path, image: torch.Tensor, attrs: dict[str, An
         The pixels.
     attrs
         Provenance: name, source, size...
+
     """
     import zarr
 
@@ -142,7 +150,12 @@ def write_image_store(path: str | Path, image: torch.Tensor, attrs: dict[str, An
     array[...] = pixels
     write_attrs(
         path,
-        {**attrs, "pipeline_store": "image", "schema_version": SCHEMA_VERSION, "complete": True},
+        {
+            **attrs,
+            "pipeline_store": "image",
+            "schema_version": SCHEMA_VERSION,
+            "complete": True,
+        },
     )
     consolidate(path)
 
@@ -164,6 +177,7 @@ def read_image_store(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     ------
     StoreError
         If the store is missing, foreign, incomplete or holds no valid image.
+
     """
     import torch
 
@@ -172,5 +186,7 @@ def read_image_store(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
         raise StoreError(f"{path} has no 'image' variable")
     pixels = np.asarray(dataset["image"].values)
     if pixels.ndim != 4 or not np.issubdtype(pixels.dtype, np.floating):
-        raise StoreError(f"{path} holds no 4-D float image (got {pixels.shape}, {pixels.dtype})")
+        raise StoreError(
+            f"{path} holds no 4-D float image (got {pixels.shape}, {pixels.dtype})"
+        )
     return torch.from_numpy(pixels), dict(dataset.attrs)

@@ -61,6 +61,7 @@ class IterationRecord:
     image
         The optimized tensor at the start of this iteration (detached clone) if this
         iteration is one that ``store_progress`` keeps, else ``None``.
+
     """
 
     iteration: int
@@ -87,7 +88,7 @@ class OptimizedSynthesis(abc.ABC):
 
     Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`,
     :attr:`_target_tensors` and the constructor; they may override the hooks
-    :meth:`_after_step` (e.g. to switch scales) and :meth:`_extra_state`.
+    :meth:`_after_step` (e.g. to switch scales).
 
     Parameters
     ----------
@@ -95,6 +96,7 @@ class OptimizedSynthesis(abc.ABC):
         Callable applied to the optimized image that returns a scalar penalty.
     penalty_lambda
         Non-negative weight of the penalty in the objective.
+
     """
 
     #: name of the "optimized image" in attributes (``saved_<name>``) and stores
@@ -106,7 +108,9 @@ class OptimizedSynthesis(abc.ABC):
         penalty_lambda: float,
     ) -> None:
         if penalty_lambda < 0:
-            raise ValueError(f"penalty_lambda must be non-negative, got {penalty_lambda}")
+            raise ValueError(
+                f"penalty_lambda must be non-negative, got {penalty_lambda}"
+            )
         self._penalty_function = penalty_function
         self._penalty_lambda = float(penalty_lambda)
         self._optimized = torch.tensor([])
@@ -142,15 +146,8 @@ class OptimizedSynthesis(abc.ABC):
         """Run after each iteration; return a reason string to stop synthesis."""
         return None
 
-    def _extra_state(self) -> dict[str, Any]:
-        """Method-specific state to save (plain values and tensors only)."""
-        return {}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`_extra_state` returned."""
-
     def _probe_values(self) -> dict[str, Tensor]:
-        """Outputs of the user's callables on fixed probes, compared on load."""
+        """Return the user's callables' outputs on fixed probes, compared on load."""
         target = next(iter(self._target_tensors.values()))
         probe = target * 1.5 - 0.25
         return {"penalty_function": self._penalty_function(probe).detach()}
@@ -223,19 +220,20 @@ class OptimizedSynthesis(abc.ABC):
         return dict(self._current_values or {})
 
     def _saved_images(self) -> Tensor:
-        """Stored images followed by the current one (CPU), or an empty tensor."""
+        """Return the stored images then the current one (CPU), or an empty tensor."""
         if self._optimized.numel() == 0:
             return torch.tensor([])
         current = self._optimized.detach().cpu()
         return torch.stack([*self._saved, current])
 
     def saved_iterations(self) -> list[int]:
-        """Iterations at which the entries of the saved images were taken.
+        """Return the iterations at which the saved images were taken.
 
         Returns
         -------
         iterations
             One entry per saved image; the last is the current iteration.
+
         """
         if self._optimized.numel() == 0:
             return []
@@ -281,6 +279,7 @@ class OptimizedSynthesis(abc.ABC):
         TypeError
             If the loaded synthesis used a non-default optimizer or a scheduler and
             its class is not given.
+
         """
         if self._optimizer is not None or (self._n_iterations > 0 and not self._loaded):
             raise ValueError("setup() can only be called once and before synthesize()")
@@ -365,6 +364,7 @@ class OptimizedSynthesis(abc.ABC):
         -------
         loss
             Scalar tensor; an empty tensor before setup when ``x`` is ``None``.
+
         """
         if x is None:
             if self._optimized.numel() == 0:
@@ -432,6 +432,7 @@ class OptimizedSynthesis(abc.ABC):
         ValueError
             If ``max_iter`` is not positive, ``store_progress`` changed since the last
             call, or the loss becomes NaN or infinite.
+
         """
         if not isinstance(max_iter, int) or max_iter <= 0:
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
@@ -488,7 +489,9 @@ class OptimizedSynthesis(abc.ABC):
                     "or check the model and image"
                 )
             if self._scheduler is not None:
-                if isinstance(self._scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if isinstance(
+                    self._scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
+                ):
                     self._scheduler.step(values["loss"])
                 else:
                     self._scheduler.step()
@@ -536,6 +539,7 @@ class OptimizedSynthesis(abc.ABC):
         ------
         IndexError
             If ``iteration`` is out of range.
+
         """
         n = self._n_iterations
         if iteration is None:
@@ -580,6 +584,7 @@ class OptimizedSynthesis(abc.ABC):
         ----------
         *args, **kwargs
             Passed to :meth:`torch.Tensor.to`.
+
         """
         for name in self._tensor_attributes():
             setattr(self, name, getattr(self, name).to(*args, **kwargs))
@@ -605,12 +610,15 @@ class OptimizedSynthesis(abc.ABC):
             "current_values": self._current_values,
             "optimizer_spec": self._optimizer_spec,
             "scheduler_spec": self._scheduler_spec,
-            "optimizer_state": self._optimizer.state_dict() if self._optimizer else None,
-            "scheduler_state": self._scheduler.state_dict() if self._scheduler else None,
+            "optimizer_state": self._optimizer.state_dict()
+            if self._optimizer
+            else None,
+            "scheduler_state": self._scheduler.state_dict()
+            if self._scheduler
+            else None,
             "targets": {k: v.detach() for k, v in self._target_tensors.items()},
             "probes": self._probe_values(),
             "penalty_lambda": self._penalty_lambda,
-            "extra": self._extra_state(),
         }
 
     def save(self, file_path: str | Path) -> None:
@@ -623,6 +631,7 @@ class OptimizedSynthesis(abc.ABC):
         ----------
         file_path
             Where to write.
+
         """
         payload = {
             "format": SAVE_FORMAT,
@@ -661,9 +670,12 @@ class OptimizedSynthesis(abc.ABC):
         ------
         SynthesisLoadError
             If the file is not a saved synthesis of this class, or a check fails.
+
         """
         try:
-            payload = torch.load(file_path, map_location=map_location, weights_only=True)
+            payload = torch.load(
+                file_path, map_location=map_location, weights_only=True
+            )
         except Exception as error:
             raise SynthesisLoadError(
                 f"cannot read saved synthesis {file_path}: {type(error).__name__}: "
@@ -676,13 +688,17 @@ class OptimizedSynthesis(abc.ABC):
                 f"{file_path} holds a {payload['class']}, not a {type(self).__name__}"
             )
         if self._n_iterations > 0 or self._optimizer is not None:
-            raise SynthesisLoadError("load() must be called on a freshly created object")
+            raise SynthesisLoadError(
+                "load() must be called on a freshly created object"
+            )
         state = payload["state"]
         current = {k: v.detach() for k, v in self._target_tensors.items()}
         checks = [*((k, state["targets"][k], v) for k, v in current.items())]
         checks += [(k, state["probes"][k], v) for k, v in self._probe_values().items()]
         for name, saved, mine in checks:
-            problem = _tensor_mismatch(saved, mine, tensor_equality_atol, tensor_equality_rtol)
+            problem = _tensor_mismatch(
+                saved, mine, tensor_equality_atol, tensor_equality_rtol
+            )
             if problem is None:
                 continue
             message = f"Saved and initialized attribute {name} have different {problem}"
@@ -713,7 +729,6 @@ class OptimizedSynthesis(abc.ABC):
         self._scheduler_spec = state["scheduler_spec"]
         self._pending_optimizer_state = state["optimizer_state"]
         self._pending_scheduler_state = state["scheduler_state"]
-        self._load_extra_state(state["extra"])
         self._loaded = True
         default_optimizer = _class_path(torch.optim.Adam)
         if self._optimizer_spec[0] != default_optimizer or self._scheduler_spec:
@@ -725,7 +740,9 @@ class OptimizedSynthesis(abc.ABC):
             )
 
 
-def _tensor_mismatch(saved: Tensor, mine: Tensor, atol: float, rtol: float) -> str | None:
+def _tensor_mismatch(
+    saved: Tensor, mine: Tensor, atol: float, rtol: float
+) -> str | None:
     if saved.dtype != mine.dtype:
         return "dtype"
     if saved.device != mine.device:
@@ -751,5 +768,7 @@ def _select_saved(saved: list[int], iteration: int, selection: str) -> int:
     if selection == "ceiling":
         return ceiling
     if selection != "round":
-        raise ValueError(f"iteration_selection must be floor, ceiling or round, got {selection!r}")
+        raise ValueError(
+            f"iteration_selection must be floor, ceiling or round, got {selection!r}"
+        )
     return ceiling if saved[ceiling] - iteration <= iteration - saved[floor] else floor

@@ -48,6 +48,7 @@ class Metamer(OptimizedSynthesis):
     >>> met.synthesize(5, progress=False)
     >>> met.losses.shape
     torch.Size([6])
+
     """
 
     _synthesized_name = "metamer"
@@ -62,8 +63,12 @@ class Metamer(OptimizedSynthesis):
     ) -> None:
         super().__init__(penalty_function, penalty_lambda)
         validate_input(image)
-        validate_model(model, image_shape=tuple(image.shape), image_dtype=image.dtype,
-                       device=image.device)
+        validate_model(
+            model,
+            image_shape=tuple(image.shape),
+            image_dtype=image.dtype,
+            device=image.device,
+        )
         self._image = image.detach()
         self._model = model
         self._loss_function = loss_function
@@ -90,12 +95,17 @@ class Metamer(OptimizedSynthesis):
 
     @property
     def _target_tensors(self) -> dict[str, Tensor]:
-        return {"image": self._image, "target_representation": self._target_representation}
+        return {
+            "image": self._image,
+            "target_representation": self._target_representation,
+        }
 
     def _probe_values(self) -> dict[str, Tensor]:
         probes = super()._probe_values()
         target = self._target_representation
-        probes["loss_function"] = self._loss_function(target, target * 0.5 + 0.1).detach()
+        probes["loss_function"] = self._loss_function(
+            target, target * 0.5 + 0.1
+        ).detach()
         return probes
 
     def _tensor_attributes(self) -> list[str]:
@@ -108,6 +118,7 @@ class Metamer(OptimizedSynthesis):
         ----------
         *args, **kwargs
             As :meth:`torch.Tensor.to` (device, dtype or tensor).
+
         """
         self._model.to(*args, **kwargs)
         super().to(*args, **kwargs)
@@ -136,6 +147,7 @@ class Metamer(OptimizedSynthesis):
         -------
         loss
             Scalar loss; an empty tensor before setup when ``metamer`` is ``None``.
+
         """
         if metamer is None:
             if self._optimized.numel() == 0:
