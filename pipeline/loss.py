@@ -26,6 +26,7 @@ def mse(x: Tensor, y: Tensor) -> Tensor:
     >>> import torch, pipeline as po
     >>> po.loss.mse(torch.zeros(4), torch.full((4,), 2.0))
     tensor(4.)
+
     """
     return torch.mean((x - y).pow(2))
 
@@ -48,6 +49,7 @@ def l2_norm(x: Tensor, y: Tensor) -> Tensor:
     >>> import torch, pipeline as po
     >>> po.loss.l2_norm(torch.zeros(2), torch.tensor([3.0, 4.0]))
     tensor(5.)
+
     """
     return torch.linalg.vector_norm(x - y, ord=2)
 
@@ -70,6 +72,7 @@ def relative_sse(x: Tensor, y: Tensor) -> Tensor:
     >>> import torch, pipeline as po
     >>> po.loss.relative_sse(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0]))
     tensor(0.5000)
+
     """
     return torch.linalg.vector_norm(x - y, ord=2).pow(2) / torch.linalg.vector_norm(
         y, ord=2

@@ -32,6 +32,7 @@ def penalize_range(
     >>> import torch, pipeline as po
     >>> po.regularize.penalize_range(torch.tensor([-1.0, 0.5, 3.0]))
     tensor(5.)
+
     """
     low, high = allowed_range
     below = torch.clamp(low - image, min=0)

@@ -40,6 +40,7 @@ def validate_input(
     --------
     >>> import torch, pipeline as po
     >>> po.validate.validate_input(torch.rand(1, 1, 8, 8), allowed_range=(0, 1))
+
     """
     if not isinstance(input_tensor, Tensor):
         raise TypeError(f"image must be a torch.Tensor, got {type(input_tensor)!r}")
@@ -100,6 +101,7 @@ def validate_model(
     --------
     >>> import pipeline as po
     >>> po.validate.validate_model(po.models.Gaussian(5))
+
     """
     if not callable(model):
         raise TypeError(f"model must be callable, got {type(model)!r}")
