@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -243,4 +242,6 @@ def test_lint_and_default_config_dry_run(tmp_path):
     # the only lint left: no per-rule conda env (one environment.yml serves all rules)
     output = (lint.stdout + lint.stderr).splitlines()
     lints = {line.strip() for line in output if line.startswith("    * ")}
-    assert lints <= {"* Specify a conda environment or container for each rule.:"}, lints
+    assert lints <= {"* Specify a conda environment or container for each rule.:"}, (
+        lints
+    )
