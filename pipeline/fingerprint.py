@@ -161,7 +161,9 @@ def code_fingerprint(target: str) -> str:
     module_name, _, name = target.partition(":")
     root = module_name.partition(".")[0]
     module = _load(module_name)
-    if module is None or (name not in module.definitions and name not in module.imports):
+    if module is None or (
+        name not in module.definitions and name not in module.imports
+    ):
         raise ValueError(f"cannot find the source of {target}")
     seen: dict[str, str] = {}
     pending = [(module_name, name)]

@@ -1,9 +1,7 @@
 """Every CLI stage on tiny inputs: real zarr written and read back; bad input."""
 
-import json
 import subprocess
 import sys
-import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -280,11 +278,7 @@ def test_bad_input_one_line_nonzero_nothing_written(
 
 
 def test_cli_starts_without_torch():
-    start = time.perf_counter()
     code = (
         "import sys; from pipeline.cli import main; assert 'torch' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    assert json.dumps(
-        time.perf_counter() - start
-    )  # measured in benchmarks, not asserted
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ __all__ = [
     "overwrite_option",
     "parse_params",
     "seed_option",
-    "user_errors",
+    "stage_command",
 ]
 
 overwrite_option = click.option(
@@ -77,31 +76,11 @@ def parse_params(
     return params
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn errors a user can fix into one ``Error:`` line and exit status 1.
-
-    Yields
-    ------
-    None
-        Run the stage inside the ``with`` block.
-
-    Raises
-    ------
-    click.ClickException
-        For any :class:`pipeline.errors.PipelineError`.
-
-    """
-    from ..errors import PipelineError
-
-    try:
-        yield
-    except PipelineError as error:
-        raise click.ClickException(str(error).splitlines()[0]) from None
-
-
 def stage_command(function: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a command body so user errors print as one line.
+    """Wrap a command body so errors a user can fix print as one ``Error:`` line.
+
+    Any :class:`pipeline.errors.PipelineError` becomes a click error (exit status 1);
+    anything else is a bug and keeps its traceback.
 
     Parameters
     ----------
@@ -111,13 +90,17 @@ def stage_command(function: Callable[..., None]) -> Callable[..., None]:
     Returns
     -------
     wrapped
-        The same function, run inside :func:`user_errors`.
+        The same function with that translation.
 
     """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        with user_errors():
+        from ..errors import PipelineError
+
+        try:
             function(*args, **kwargs)
+        except PipelineError as error:
+            raise click.ClickException(str(error).splitlines()[0]) from None
 
     return wrapper

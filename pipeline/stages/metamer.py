@@ -92,14 +92,14 @@ class MetamerSettings:
             raise PipelineError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
 
-def _setup_arguments(settings: MetamerSettings) -> dict[str, Any]:
+def _setup_arguments(settings: MetamerSettings, device: str) -> dict[str, Any]:
     import torch
 
+    from ..synthesis.base import default_adam_kwargs
+
     if settings.optimizer == "adam":
-        return {
-            "optimizer": torch.optim.Adam,
-            "optimizer_kwargs": {"lr": settings.lr, "amsgrad": True},
-        }
+        kwargs = default_adam_kwargs(settings.lr, device)
+        return {"optimizer": torch.optim.Adam, "optimizer_kwargs": kwargs}
     return {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": settings.lr}}
 
 
@@ -165,7 +165,7 @@ def synthesize_metamer(
         loss_function=getattr(losses, settings.loss),
         penalty_lambda=settings.penalty_lambda,
     )
-    metamer.setup(**_setup_arguments(settings))
+    metamer.setup(**_setup_arguments(settings, device))
     initial = metamer.metamer.detach().clone()
     started = time.perf_counter()
     with atomic_output(out, overwrite=overwrite) as temporary:

@@ -90,12 +90,10 @@ def resolve_model_class(name: str) -> tuple[type, str]:
                 f"cannot import module {module_name!r} of model {name!r}: {error}"
             ) from error
         cls = getattr(module, class_name, None)
-        path = name
     else:
         from .. import models
 
         cls = getattr(models, name, None) if name in models.__all__ else None
-        path = f"{models.__name__}:{name}"
         if cls is None:
             raise ModelError(
                 f"unknown model {name!r}: use one of {', '.join(sorted(models.__all__))} "
@@ -103,10 +101,8 @@ def resolve_model_class(name: str) -> tuple[type, str]:
             )
     if not (inspect.isclass(cls) and issubclass(cls, torch.nn.Module)):
         raise ModelError(f"{name!r} is not a torch.nn.Module class")
-    module_name = cls.__module__
-    if ":" not in name:  # record where the class is defined, for its fingerprint
-        path = f"{module_name}:{cls.__qualname__}"
-    return cls, path
+    # a built-in name is recorded where the class is defined, for its fingerprint
+    return cls, name if ":" in name else f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _check_kwargs(cls: type, kwargs: dict[str, Any], name: str) -> None:

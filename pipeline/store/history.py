@@ -60,7 +60,10 @@ class HistoryWriter:
         self._chunk_iterations = chunk_iterations
         self._chunk_images = chunk_images
         self._value_dims = dict(value_dims or {})
-        self._values: dict[str, list[torch.Tensor]] = {}
+        # one preallocated buffer per value, filled in place: keeping thousands of
+        # small tensors alive between image-sized temporaries fragments the heap
+        # (RSS grew by ~0.4 MB per iteration at 256x256 with glibc)
+        self._values: dict[str, torch.Tensor] = {}
         self._images: list[torch.Tensor] = []
         self._saved_iterations: list[int] = []
         self._n_written = 0
@@ -80,8 +83,13 @@ class HistoryWriter:
                 f"history out of order: got iteration {record.iteration}, expected "
                 f"{self._n_written + self._n_buffered}"
             )
+        row = self._n_buffered
         for name, value in record.values.items():
-            self._values.setdefault(name, []).append(value)
+            buffer = self._values.get(name)
+            if buffer is None:
+                buffer = value.new_empty((self._chunk_iterations, *value.shape))
+                self._values[name] = buffer
+            buffer[row].copy_(value)
         self._n_buffered += 1
         if record.image is not None:
             self._images.append(record.image)
@@ -106,20 +114,17 @@ class HistoryWriter:
         )
 
     def _flush_values(self) -> None:
-        import torch
 
         if not self._n_buffered:
             return
         names = sorted(self._values)
-        # one device-to-host copy for all values of the chunk
-        stacked = [torch.stack(self._values[name]) for name in names]
-        host = [s.cpu().numpy() for s in stacked]
+        # one device-to-host copy per value for the whole chunk
+        host = [self._values[name][: self._n_buffered].cpu().numpy() for name in names]
         for name, values in zip(names, host, strict=True):
             dims = ("iteration", *self._value_dims.get(name, ()))
             self._array(name, values, dims, self._chunk_iterations).append(values)
         self._n_written += self._n_buffered
         self._n_buffered = 0
-        self._values = {}
 
     def _flush_images(self) -> None:
         import torch

@@ -32,6 +32,7 @@ __all__ = [
     "OptimizedSynthesis",
     "SynthesisDivergedError",
     "SynthesisLoadError",
+    "default_adam_kwargs",
 ]
 
 SAVE_FORMAT = "pipeline.synthesis/1"
@@ -67,6 +68,27 @@ class IterationRecord:
     iteration: int
     values: dict[str, Tensor]
     image: Tensor | None
+
+
+def default_adam_kwargs(lr: float, device: torch.device | str) -> dict[str, Any]:
+    """Keyword arguments of the default optimizer, Adam with amsgrad.
+
+    Parameters
+    ----------
+    lr
+        Learning rate.
+    device
+        Device of the optimized tensor: on CPU and CUDA the fused implementation
+        (the same update rule in one kernel per step) is used.
+
+    Returns
+    -------
+    kwargs
+        For :class:`torch.optim.Adam`.
+
+    """
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return {"lr": lr, "amsgrad": True, "fused": fused}
 
 
 def _class_path(cls: type) -> str:
@@ -291,9 +313,11 @@ class OptimizedSynthesis(abc.ABC):
         start = self._initial_tensor(initial_image)
         self._optimized = start.detach().clone().requires_grad_(True)
         if optimizer_kwargs is None:
-            optimizer_kwargs = {"lr": 0.01}
-            if optimizer is None:
-                optimizer_kwargs["amsgrad"] = True
+            optimizer_kwargs = (
+                default_adam_kwargs(0.01, start.device)
+                if optimizer is None
+                else {"lr": 0.01}
+            )
         optimizer = optimizer or torch.optim.Adam
         self._optimizer_spec = (_class_path(optimizer), dict(optimizer_kwargs))
         self._optimizer = optimizer([self._optimized], **optimizer_kwargs)
@@ -378,11 +402,13 @@ class OptimizedSynthesis(abc.ABC):
         terms: dict[str, Tensor] = {}
 
         def closure() -> Tensor:
-            self._optimizer.zero_grad(set_to_none=False)
+            self._optimizer.zero_grad(set_to_none=True)
             values = self._objective_terms(x)
             values["loss"].backward(inputs=[x])
             if not terms:  # keep the terms of the image at the start of the step
-                terms.update({k: v.detach() for k, v in values.items()})
+                # clone: a reduction's result can be a view of a whole image-sized
+                # buffer, which a streamed history would otherwise keep alive
+                terms.update({k: v.detach().clone() for k, v in values.items()})
             return values["loss"]
 
         self._optimizer.step(closure)
