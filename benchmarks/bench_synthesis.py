@@ -2,7 +2,7 @@
 
 Also the memory growth of a long synthesis that keeps every iterate (streamed).
 Prints ratios measured in this one run. Usage:
-    python benchmarks/bench_synthesis.py [--size 256] [--iterations 200]
+    python benchmarks/bench_synthesis.py [--size 256] [--store-progress 10]
         [--memory-iterations 5000]
 """
 
@@ -18,16 +18,26 @@ import zarr
 
 import pipeline as po
 from pipeline.store import HistoryWriter
+from pipeline.synthesis.base import default_adam_kwargs
+
+CALLS = 50
 
 
-def per_call(function, repeats):
-    function()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved_medians(functions, calls, rounds=5):
+    """Median seconds per call of each function, measured in alternating rounds.
+
+    Alternating keeps slow drifts of a shared machine from favouring one side.
+    """
+    for function in functions.values():
+        function()  # warm up
+    samples = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                function()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def bare_step(model, image):
@@ -39,29 +49,40 @@ def bare_step(model, image):
     return run
 
 
-def streamed_synthesis_step(model, image, iterations, store_progress, directory):
+def handwritten_step(model, image):
+    """The same math as a metamer step, as a plain PyTorch loop with no bookkeeping."""
+    target = model(image)
+    x = torch.rand_like(image).requires_grad_(True)
+    optimizer = torch.optim.Adam([x], **default_adam_kwargs(0.01, x.device))
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        loss = po.loss.mse(model(x), target) + 0.1 * po.regularize.penalize_range(x)
+        loss.backward()
+        optimizer.step()
+
+    return run
+
+
+def streamed_synthesis(model, image, store_progress, iterations, directory):
+    """``iterations`` iterations of metamer synthesis streamed to a zarr store."""
     po.set_seed(0)
     met = po.Metamer(image, model)
     path = Path(directory) / "bench.zarr"
     zarr.open_group(str(path), mode="w")
     writer = HistoryWriter(path, "saved_metamer")
-    met.synthesize(
-        2,
-        store_progress=store_progress,
-        on_iteration=writer,
-        keep_history=False,
-        progress=False,
-    )  # warm up
-    start = time.perf_counter()
-    met.synthesize(
-        iterations,
-        store_progress=store_progress,
-        stop_criterion=0,
-        on_iteration=writer,
-        keep_history=False,
-        progress=False,
-    )
-    return (time.perf_counter() - start) / iterations
+
+    def run():
+        met.synthesize(
+            iterations,
+            store_progress=store_progress,
+            stop_criterion=0,
+            on_iteration=writer,
+            keep_history=False,
+            progress=False,
+        )
+
+    return run
 
 
 def memory_growth(size, iterations, directory):
@@ -91,7 +112,6 @@ def memory_growth(size, iterations, directory):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--store-progress", type=int, default=10)
     parser.add_argument("--memory-iterations", type=int, default=5000)
     args = parser.parse_args()
@@ -104,13 +124,24 @@ def main():
         ]:
             model.eval()
             po.remove_grad(model)
-            bare = per_call(bare_step(model, image), 30)
-            ours = streamed_synthesis_step(
-                model, image, args.iterations, args.store_progress, directory
+            # one call of ours runs CALLS iterations, so each side runs as long
+            ours = streamed_synthesis(
+                model, image, args.store_progress, CALLS, directory
             )
+            times = interleaved_medians(
+                {
+                    "bare": bare_step(model, image),
+                    "plain": handwritten_step(model, image),
+                    "ours": ours,
+                },
+                calls={"bare": CALLS, "plain": CALLS, "ours": 1},
+            )
+            bare, plain, ours = times["bare"], times["plain"], times["ours"] / CALLS
             print(
-                f"{name} {args.size}x{args.size}: step {ours * 1e3:.2f} ms, bare "
-                f"forward+backward {bare * 1e3:.2f} ms, ratio {ours / bare:.3f}"
+                f"{name} {args.size}x{args.size}: streamed step {ours * 1e3:.2f} ms; "
+                f"bare forward+backward {bare * 1e3:.2f} ms (ratio {ours / bare:.3f}); "
+                f"hand-written loop of the same math {plain * 1e3:.2f} ms "
+                f"(ratio {ours / plain:.3f})"
             )
         if args.memory_iterations:
             growth = memory_growth(args.size, args.memory_iterations, directory)
