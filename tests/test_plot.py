@@ -668,17 +668,10 @@ def test_synthesis_animate_needs_saved_history():
 # ------------------------------------------------------- real Metamer class
 
 
-def real_metamer_class():
-    try:
-        import pipeline
-
-        return pipeline.Metamer
-    except (ImportError, AttributeError) as error:
-        pytest.skip(f"pipeline.Metamer not available: {error}")
-
-
 def test_real_metamer_store_progress():
-    metamer_class = real_metamer_class()
+    import pipeline
+
+    metamer_class = pipeline.Metamer
     image = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     met = metamer_class(image, TwoChannel())
     met.synthesize(max_iter=5, store_progress=2)
@@ -697,13 +690,9 @@ def test_real_metamer_store_progress():
 
 
 def test_real_metamer_identity():
-    metamer_class = real_metamer_class()
-    try:
-        import pipeline
+    import pipeline
 
-        identity = pipeline.models.Identity
-    except (ImportError, AttributeError) as error:
-        pytest.skip(f"pipeline.models.Identity not available: {error}")
+    metamer_class, identity = pipeline.Metamer, pipeline.models.Identity
     image = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     met = metamer_class(image, identity())
     met.synthesize(max_iter=4, store_progress=3)

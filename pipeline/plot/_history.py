@@ -21,6 +21,11 @@ __all__ = ["SynthesisHistory", "as_history"]
 
 # dimension order of the stored image variables
 _IMAGE_DIMS = ("batch", "channel", "y", "x")
+# store kind / method -> name of its synthesized image (``saved_<name>`` too)
+SYNTHESIZED_NAMES = {"metamer": "metamer", "mad": "mad_image"}
+_DISPLAY_NAMES = {"metamer": "Metamer", "mad": "MAD image"}
+# per-iteration values plotted by name, beyond the common ones
+_SERIES = ("optimized_metric_loss", "reference_metric_loss")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +70,9 @@ class SynthesisHistory:
         Function of an index into ``saved_images`` returning the representation
         error of that image with the batch dimension first, or ``None`` where it is
         not available. Use :meth:`representation_error` instead of calling it.
+    series
+        Method-specific values per iteration, shape ``(n + 1,)`` each (e.g.
+        ``optimized_metric_loss`` and ``reference_metric_loss`` of MAD competition).
 
     """
 
@@ -82,6 +90,7 @@ class SynthesisHistory:
     representation_error_fn: Callable[[int], np.ndarray | None] | None = field(
         default=None, repr=False
     )
+    series: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _error_cache: dict[int, np.ndarray | None] = field(
         default_factory=dict, repr=False, init=False
     )
@@ -127,6 +136,11 @@ class SynthesisHistory:
             )
         if np.any(np.diff(self.saved_iterations) <= 0):
             raise ValueError("saved_iterations must be strictly increasing")
+
+    @property
+    def display_name(self) -> str:
+        """Name of the synthesized image in titles, e.g. ``"Metamer"``."""
+        return _DISPLAY_NAMES.get(self.method, self.method.capitalize())
 
     @property
     def n_iterations(self) -> int:
@@ -324,20 +338,22 @@ def _saved_iterations_of(store_progress: bool | int, n_iterations: int) -> np.nd
 
 
 def _from_object(synthesis: Any) -> SynthesisHistory:
-    """Build the history of an in-memory synthesis object (a Metamer)."""
+    """Build the history of an in-memory synthesis (Metamer, MADCompetition...)."""
     losses = _to_numpy(synthesis.losses).reshape(-1)
     if losses.size == 0:
         raise ValueError(
             f"This {type(synthesis).__name__} has no losses yet: call synthesize first"
         )
     n = len(losses) - 1
-    saved_tensor = synthesis.saved_metamer
+    name = getattr(synthesis, "_synthesized_name", "metamer")
+    method = next((k for k, v in SYNTHESIZED_NAMES.items() if v == name), name)
+    saved_tensor = getattr(synthesis, f"saved_{name}")
     saved_images = _to_numpy(saved_tensor)
     store_progress = getattr(synthesis, "store_progress", False)
     saved_iterations = _saved_iterations_of(store_progress, n)
     if len(saved_images) != len(saved_iterations):
         raise ValueError(
-            f"saved_metamer holds {len(saved_images)} images, but store_progress="
+            f"saved_{name} holds {len(saved_images)} images, but store_progress="
             f"{store_progress!r} over {n} iterations stores {len(saved_iterations)} "
             f"(iterations {saved_iterations.tolist()}); was store_progress changed "
             "between calls to synthesize?"
@@ -367,8 +383,13 @@ def _from_object(synthesis: Any) -> SynthesisHistory:
 
         representation_iterations = saved_iterations
 
+    series = {
+        key: _to_numpy(getattr(synthesis, key)).reshape(-1)
+        for key in _SERIES
+        if hasattr(synthesis, key)
+    }
     return SynthesisHistory(
-        method="metamer",
+        method=method,
         losses=losses,
         penalties=penalties,
         gradient_norm=_pad_nan(
@@ -380,28 +401,30 @@ def _from_object(synthesis: Any) -> SynthesisHistory:
         saved_images=saved_images,
         saved_iterations=saved_iterations,
         target_image=_to_numpy(synthesis.image),
-        synthesized_image=_to_numpy(synthesis.metamer),
+        synthesized_image=_to_numpy(getattr(synthesis, name)),
         representation_iterations=representation_iterations,
         model=model,
         representation_error_fn=error_fn,
+        series=series,
     )
 
 
 def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
-    """Build the history of a metamer store opened as an xarray Dataset."""
+    """Build the history of a synthesis store opened as an xarray Dataset."""
     kind = ds.attrs.get("pipeline_store", "metamer")
-    if kind != "metamer":
+    if kind not in SYNTHESIZED_NAMES:
         raise ValueError(
-            f"Cannot plot a {kind!r} store as a metamer synthesis history "
-            "(attribute pipeline_store should be 'metamer')"
+            f"Cannot plot a {kind!r} store as a synthesis history (attribute "
+            f"pipeline_store should be one of {sorted(SYNTHESIZED_NAMES)})"
         )
+    name = SYNTHESIZED_NAMES[kind]
     missing = [
-        name
-        for name in ("loss", "saved_metamer", "image", "metamer")
-        if name not in ds.variables
+        variable
+        for variable in ("loss", f"saved_{name}", "image", name)
+        if variable not in ds.variables
     ]
     if missing:
-        raise ValueError(f"The dataset is not a metamer store: it lacks {missing}")
+        raise ValueError(f"The dataset is not a {kind} store: it lacks {missing}")
 
     def values(name: str) -> np.ndarray:
         return np.asarray(ds[name].values)
@@ -409,7 +432,7 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
     losses = values("loss").reshape(-1)
     n_values = len(losses)
     saved_images = np.asarray(
-        ds["saved_metamer"].transpose("saved_iteration", *_IMAGE_DIMS).values
+        ds[f"saved_{name}"].transpose("saved_iteration", *_IMAGE_DIMS).values
     )
     if "saved_iteration" in ds.coords:
         saved_iterations = values("saved_iteration").astype(np.int64)
@@ -443,7 +466,7 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
         representation_iterations = saved_iterations[-1:]
 
     return SynthesisHistory(
-        method=str(ds.attrs.get("pipeline_store", "metamer")),
+        method=kind,
         losses=losses,
         penalties=optional("penalty", 0.0),
         gradient_norm=optional("gradient_norm", np.nan),
@@ -451,10 +474,11 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
         saved_images=saved_images,
         saved_iterations=saved_iterations,
         target_image=np.asarray(ds["image"].transpose(*_IMAGE_DIMS).values),
-        synthesized_image=np.asarray(ds["metamer"].transpose(*_IMAGE_DIMS).values),
+        synthesized_image=np.asarray(ds[name].transpose(*_IMAGE_DIMS).values),
         representation_iterations=representation_iterations,
         model=None,
         representation_error_fn=error_fn,
+        series={k: optional(k, np.nan) for k in _SERIES if k in ds.variables},
     )
 
 
@@ -517,7 +541,8 @@ def as_history(synthesis: Any) -> SynthesisHistory:
         return _from_dataset(dataset)
     if isinstance(synthesis, xr.Dataset):
         return _from_dataset(synthesis)
-    if hasattr(synthesis, "saved_metamer") and hasattr(synthesis, "losses"):
+    name = getattr(synthesis, "_synthesized_name", "metamer")
+    if hasattr(synthesis, f"saved_{name}") and hasattr(synthesis, "losses"):
         return _from_object(synthesis)
     raise TypeError(
         "synthesis must be a Metamer, an xarray.Dataset of a metamer store (or its "

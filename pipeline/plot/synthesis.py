@@ -62,7 +62,7 @@ def _select(
 
 def _title(history: SynthesisHistory, saved_iteration: int) -> str:
     """Title of the synthesized image at a saved iteration."""
-    return f"{history.method.capitalize()} [iteration {saved_iteration}]"
+    return f"{history.display_name} [iteration {saved_iteration}]"
 
 
 def _draw_image(

@@ -110,7 +110,8 @@ class OptimizedSynthesis(abc.ABC):
 
     Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`,
     :attr:`_target_tensors` and the constructor; they may override the hooks
-    :meth:`_after_step` (e.g. to switch scales).
+    :meth:`_after_step` (e.g. to switch scales), :meth:`_checked_settings`,
+    :meth:`_extra_state` and :meth:`_load_extra_state`.
 
     Parameters
     ----------
@@ -167,6 +168,17 @@ class OptimizedSynthesis(abc.ABC):
     def _after_step(self, record: IterationRecord) -> str | None:
         """Run after each iteration; return a reason string to stop synthesis."""
         return None
+
+    def _checked_settings(self) -> dict[str, Any]:
+        """Return plain settings that must match between a saved and a new object."""
+        return {"penalty_lambda": self._penalty_lambda}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Return method-specific state to save (tensors and plain values only)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what :meth:`_extra_state` returned (nothing by default)."""
 
     def _probe_values(self) -> dict[str, Tensor]:
         """Return the user's callables' outputs on fixed probes, compared on load."""
@@ -644,7 +656,8 @@ class OptimizedSynthesis(abc.ABC):
             else None,
             "targets": {k: v.detach() for k, v in self._target_tensors.items()},
             "probes": self._probe_values(),
-            "penalty_lambda": self._penalty_lambda,
+            "settings": self._checked_settings(),
+            "extra": self._extra_state(),
         }
 
     def save(self, file_path: str | Path) -> None:
@@ -731,13 +744,12 @@ class OptimizedSynthesis(abc.ABC):
             if raise_on_checks or problem in ("dtype", "device"):
                 raise SynthesisLoadError(message)
             warnings.warn(message, UserWarning, stacklevel=2)
-        if state["penalty_lambda"] != self._penalty_lambda:
-            message = (
-                "Saved and initialized attribute penalty_lambda have different values"
-            )
-            if raise_on_checks:
-                raise SynthesisLoadError(message)
-            warnings.warn(message, UserWarning, stacklevel=2)
+        for name, mine in self._checked_settings().items():
+            if state["settings"].get(name) != mine:
+                message = f"Saved and initialized attribute {name} have different values"
+                if raise_on_checks:
+                    raise SynthesisLoadError(message)
+                warnings.warn(message, UserWarning, stacklevel=2)
         self._restore(state)
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -755,6 +767,7 @@ class OptimizedSynthesis(abc.ABC):
         self._scheduler_spec = state["scheduler_spec"]
         self._pending_optimizer_state = state["optimizer_state"]
         self._pending_scheduler_state = state["scheduler_state"]
+        self._load_extra_state(state["extra"])
         self._loaded = True
         default_optimizer = _class_path(torch.optim.Adam)
         if self._optimizer_spec[0] != default_optimizer or self._scheduler_spec:
