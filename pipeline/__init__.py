@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (relative to this package)
 _LAZY_ATTRIBUTES = {
+    "MADCompetition": ".synthesis.mad_competition",
     "Metamer": ".synthesis.metamer",
     "remove_grad": ".tensors",
     "set_seed": ".tensors",
@@ -25,6 +26,7 @@ _LAZY_ATTRIBUTES = {
 _LAZY_SUBMODULES = (
     "data",
     "loss",
+    "metric",
     "models",
     "plot",
     "regularize",

@@ -6,10 +6,12 @@ from .base import (
     SynthesisDivergedError,
     SynthesisLoadError,
 )
+from .mad_competition import MADCompetition
 from .metamer import Metamer
 
 __all__ = [
     "IterationRecord",
+    "MADCompetition",
     "Metamer",
     "OptimizedSynthesis",
     "SynthesisDivergedError",

@@ -213,6 +213,16 @@ class OptimizedSynthesis(abc.ABC):
         return self._store_progress
 
     @property
+    def synthesized_name(self) -> str:
+        """Name of the optimized image (``"metamer"``, ``"mad_image"``...)."""
+        return self._synthesized_name
+
+    @property
+    def synthesized_image(self) -> Tensor:
+        """The image being optimized (also under its method's own name)."""
+        return self._optimized
+
+    @property
     def n_iterations(self) -> int:
         """Number of iterations run so far, across all calls to ``synthesize``."""
         return self._n_iterations
@@ -746,7 +756,9 @@ class OptimizedSynthesis(abc.ABC):
             warnings.warn(message, UserWarning, stacklevel=2)
         for name, mine in self._checked_settings().items():
             if state["settings"].get(name) != mine:
-                message = f"Saved and initialized attribute {name} have different values"
+                message = (
+                    f"Saved and initialized attribute {name} have different values"
+                )
                 if raise_on_checks:
                     raise SynthesisLoadError(message)
                 warnings.warn(message, UserWarning, stacklevel=2)

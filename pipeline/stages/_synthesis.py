@@ -1,0 +1,259 @@
+"""What every optimized-synthesis stage shares: settings, and streaming into a store.
+
+A stage builds its synthesis object (metamer, MAD competition...) and hands it to
+:func:`run_streamed`, which runs it with every iteration streamed into a zarr store
+that appears under its final name only once complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import PipelineError
+from ..store.atomic import atomic_output
+from ..store.history import HistoryWriter
+from ..store.schema import SCHEMA_VERSION, consolidate, write_attrs
+from ._runtime import provenance
+
+if TYPE_CHECKING:
+    import torch
+    import zarr
+
+    from ..synthesis.base import OptimizedSynthesis
+
+__all__ = ["OPTIMIZERS", "OptimizationSettings", "run_streamed", "write_array"]
+
+OPTIMIZERS = ("adam", "sgd")
+IMAGE_DIMS = ["batch", "channel", "y", "x"]
+
+
+@dataclass(frozen=True)
+class OptimizationSettings:
+    """Settings every optimized synthesis shares.
+
+    Attributes
+    ----------
+    max_iter
+        Maximum number of iterations.
+    store_progress
+        Store the synthesized image every this many iterations (0: only the final).
+    seed
+        Seed of the random generators (initial noise...).
+    lr
+        Learning rate.
+    optimizer
+        ``"adam"`` (with amsgrad) or ``"sgd"``.
+    penalty_lambda
+        Weight of the pixel-range penalty.
+    stop_criterion
+        Stop when the loss changes less than this over ``stop_iters_to_check``.
+    stop_iters_to_check
+        Window of the stopping rule.
+    device
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    dtype
+        ``"float32"`` or ``"float64"``.
+
+    """
+
+    max_iter: int
+    store_progress: int = 10
+    seed: int = 0
+    lr: float = 0.01
+    optimizer: str = "adam"
+    penalty_lambda: float = 0.1
+    stop_criterion: float = 0.0
+    stop_iters_to_check: int = 50
+    device: str = "auto"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.max_iter >= 1, f"max_iter must be at least 1, got {self.max_iter}"),
+            (
+                self.store_progress >= 0,
+                f"store_progress must be >= 0, got {self.store_progress}",
+            ),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (
+                self.optimizer in OPTIMIZERS,
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+            ),
+            (
+                self.penalty_lambda >= 0,
+                f"penalty_lambda must be >= 0, got {self.penalty_lambda}",
+            ),
+            (
+                self.dtype in ("float32", "float64"),
+                f"dtype must be float32 or float64, got {self.dtype!r}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise PipelineError(message)
+
+    def setup_arguments(self, device: str) -> dict[str, Any]:
+        """Arguments of ``setup()`` for the optimizer these settings name.
+
+        Parameters
+        ----------
+        device
+            Device of the synthesis.
+
+        Returns
+        -------
+        arguments
+            ``optimizer`` and ``optimizer_kwargs``.
+
+        """
+        import torch
+
+        from ..synthesis.base import default_adam_kwargs
+
+        if self.optimizer == "adam":
+            kwargs = default_adam_kwargs(self.lr, device)
+            return {"optimizer": torch.optim.Adam, "optimizer_kwargs": kwargs}
+        return {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": self.lr}}
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype these settings name."""
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+def write_array(
+    group: zarr.Group, name: str, values: np.ndarray, dims: list[str]
+) -> None:
+    """Write one whole array (a single chunk) into a zarr group.
+
+    Parameters
+    ----------
+    group
+        The open group.
+    name
+        Array name.
+    values
+        The values.
+    dims
+        Dimension names.
+
+    """
+    array = group.create_array(
+        name,
+        shape=values.shape,
+        chunks=values.shape or None,
+        dtype=values.dtype,
+        dimension_names=dims,
+    )
+    array[...] = values
+
+
+def run_streamed(
+    synthesis: OptimizedSynthesis,
+    out: str | Path,
+    kind: str,
+    settings: OptimizationSettings,
+    device: str,
+    attrs: dict[str, Any],
+    finish: Callable[[zarr.Group], dict[str, Any]] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Run ``synthesis`` with its whole history streamed into a new store.
+
+    The store gets the per-iteration values over ``iteration``, the synthesized image
+    over ``saved_iteration`` (``saved_<name>``), the target ``image``, the
+    ``initial_image``, the final ``<name>``, and attributes with the settings,
+    provenance and wall time. It is written under a temporary name and renamed only
+    when complete.
+
+    Parameters
+    ----------
+    synthesis
+        Set-up synthesis object (``setup()`` already called).
+    out
+        Store to create.
+    kind
+        Store kind (``pipeline_store`` attribute), e.g. ``"metamer"``.
+    settings
+        Settings the synthesis runs with (recorded as ``parameters``).
+    device
+        Device it runs on.
+    attrs
+        Method-specific attributes (image and model names...).
+    finish
+        Called with the open group after synthesis to write method-specific arrays;
+        returns more attributes.
+    overwrite
+        Replace an existing store.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    out
+        The written store.
+
+    """
+    import zarr
+
+    name = synthesis.synthesized_name
+    initial = synthesis.synthesized_image.detach().cpu().numpy()
+    with atomic_output(out, overwrite=overwrite) as temporary:
+        group = zarr.open_group(str(temporary), mode="w-")
+        write_attrs(
+            temporary,
+            {
+                "pipeline_store": kind,
+                "schema_version": SCHEMA_VERSION,
+                "complete": False,
+            },
+        )
+        writer = HistoryWriter(temporary, f"saved_{name}")
+        started = time.perf_counter()
+        synthesis.synthesize(
+            settings.max_iter,
+            store_progress=settings.store_progress,
+            stop_criterion=settings.stop_criterion,
+            stop_iters_to_check=settings.stop_iters_to_check,
+            on_iteration=writer,
+            keep_history=False,
+            progress=progress,
+        )
+        final = synthesis.synthesized_image.detach()
+        n_iterations = writer.finalize(synthesis.current_values, final)
+        wall_time = time.perf_counter() - started
+        target = next(iter(synthesis._target_tensors.values()))
+        write_array(group, "image", target.cpu().numpy(), IMAGE_DIMS)
+        write_array(group, "initial_image", initial, IMAGE_DIMS)
+        write_array(
+            group, name, synthesis._optimized.detach().cpu().numpy(), IMAGE_DIMS
+        )
+        more = finish(group) if finish is not None else {}
+        write_attrs(
+            temporary,
+            {
+                "method": kind,
+                **attrs,
+                **more,
+                "parameters": dataclasses.asdict(settings),
+                "n_iterations": n_iterations,
+                "stop_reason": "max_iter"
+                if n_iterations >= settings.max_iter
+                else "converged",
+                "wall_time_s": wall_time,
+                **provenance(device),
+                "complete": True,
+            },
+        )
+        consolidate(temporary)
+    return Path(out)
