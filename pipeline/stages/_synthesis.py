@@ -179,7 +179,7 @@ def run_streamed(
     Parameters
     ----------
     synthesis
-        Set-up synthesis object (``setup()`` already called).
+        Set-up synthesis object (``setup()`` already called) with an ``image``.
     out
         Store to create.
     kind
@@ -232,12 +232,9 @@ def run_streamed(
         final = synthesis.synthesized_image.detach()
         n_iterations = writer.finalize(synthesis.current_values, final)
         wall_time = time.perf_counter() - started
-        target = next(iter(synthesis._target_tensors.values()))
-        write_array(group, "image", target.cpu().numpy(), IMAGE_DIMS)
+        write_array(group, "image", synthesis.image.cpu().numpy(), IMAGE_DIMS)
         write_array(group, "initial_image", initial, IMAGE_DIMS)
-        write_array(
-            group, name, synthesis._optimized.detach().cpu().numpy(), IMAGE_DIMS
-        )
+        write_array(group, name, final.cpu().numpy(), IMAGE_DIMS)
         more = finish(group) if finish is not None else {}
         write_attrs(
             temporary,
