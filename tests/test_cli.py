@@ -181,7 +181,7 @@ BAD_INPUTS = [
             "--max-iter",
             "0",
         ],
-        "max_iter must be at least 1",
+        "Invalid value for '--max-iter': 0 is not in the range x>=1",
     ),
     (
         [

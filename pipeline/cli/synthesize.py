@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -9,6 +10,84 @@ import click
 from .options import device_option, overwrite_option, seed_option, stage_command
 
 __all__ = ["synthesize"]
+
+
+def optimization_options(function: Callable) -> Callable:
+    """Add the options every optimized synthesis shares (one meaning each).
+
+    Parameters
+    ----------
+    function
+        The command.
+
+    Returns
+    -------
+    command
+        The command with the options.
+
+    """
+    options = [
+        click.option(
+            "--max-iter",
+            type=click.IntRange(min=1),
+            required=True,
+            help="Maximum number of iterations.",
+        ),
+        click.option(
+            "--store-progress",
+            type=click.IntRange(min=0),
+            default=10,
+            show_default=True,
+            help="Store the synthesized image every N iterations (0: only the "
+            "final one).",
+        ),
+        seed_option,
+        device_option,
+        click.option(
+            "--lr", type=float, default=0.01, show_default=True, help="Learning rate."
+        ),
+        click.option(
+            "--optimizer",
+            type=click.Choice(["adam", "sgd"]),
+            default="adam",
+            show_default=True,
+            help="Optimizer (adam uses amsgrad).",
+        ),
+        click.option(
+            "--penalty-lambda",
+            type=float,
+            default=0.1,
+            show_default=True,
+            help="Weight of the pixel-range penalty.",
+        ),
+        click.option(
+            "--stop-criterion",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Stop when the loss changes less than this over "
+            "--stop-iters-to-check.",
+        ),
+        click.option(
+            "--stop-iters-to-check",
+            type=click.IntRange(min=1),
+            default=50,
+            show_default=True,
+            help="Window of the stopping rule, in iterations.",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["float32", "float64"]),
+            default="float32",
+            show_default=True,
+            help="Floating point precision.",
+        ),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        overwrite_option,
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 @click.group()
@@ -20,28 +99,7 @@ def synthesize() -> None:
 @click.argument("image_store", type=click.Path(path_type=Path))
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))
-@click.option(
-    "--max-iter", type=int, required=True, help="Maximum number of iterations."
-)
-@click.option(
-    "--store-progress",
-    type=int,
-    default=10,
-    show_default=True,
-    help="Store the metamer every N iterations (0: only the final one).",
-)
-@seed_option
-@device_option
-@click.option(
-    "--lr", type=float, default=0.01, show_default=True, help="Learning rate."
-)
-@click.option(
-    "--optimizer",
-    type=click.Choice(["adam", "sgd"]),
-    default="adam",
-    show_default=True,
-    help="Optimizer (adam uses amsgrad).",
-)
+@optimization_options
 @click.option(
     "--loss",
     type=click.Choice(["mse", "l2_norm", "relative_sse"]),
@@ -49,36 +107,6 @@ def synthesize() -> None:
     show_default=True,
     help="Distance between representations.",
 )
-@click.option(
-    "--penalty-lambda",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Weight of the pixel-range penalty.",
-)
-@click.option(
-    "--stop-criterion",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Stop when the loss changes less than this over --stop-iters-to-check.",
-)
-@click.option(
-    "--stop-iters-to-check",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Window of the stopping rule, in iterations.",
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64"]),
-    default="float32",
-    show_default=True,
-    help="Floating point precision.",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@overwrite_option
 @stage_command
 def metamer(
     image_store: Path,
@@ -96,6 +124,64 @@ def metamer(
         model,
         out_store,
         MetamerSettings(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    click.echo(f"wrote {out_store}")
+
+
+@synthesize.command("mad")
+@click.argument("image_store", type=click.Path(path_type=Path))
+@click.argument("out_store", type=click.Path(path_type=Path))
+@click.option(
+    "--optimized-metric",
+    required=True,
+    help="Metric to minimize or maximize: mse, ssim, ms_ssim, nlpd, or a model "
+    "artifact (*.model).",
+)
+@click.option(
+    "--reference-metric", required=True, help="Metric held constant (same choices)."
+)
+@click.option(
+    "--minmax",
+    type=click.Choice(["min", "max"]),
+    required=True,
+    help="Minimize or maximize the optimized metric.",
+)
+@click.option(
+    "--initial-noise",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="Std of the Gaussian noise added to the image to start from.",
+)
+@click.option(
+    "--metric-tradeoff-lambda",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Weight of the reference-metric term (default: chosen "
+    "so both terms start at the same magnitude).",
+)
+@optimization_options
+@stage_command
+def mad(
+    image_store: Path,
+    out_store: Path,
+    optimized_metric: str,
+    reference_metric: str,
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> None:
+    """Synthesize one MAD competition image of IMAGE_STORE into OUT_STORE."""
+    from ..stages.mad import MADSettings, synthesize_mad
+
+    synthesize_mad(
+        image_store,
+        out_store,
+        optimized_metric,
+        reference_metric,
+        MADSettings(**settings),
         overwrite=overwrite,
         progress=not quiet,
     )

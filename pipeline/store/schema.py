@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-STORE_KINDS = ("image", "metamer")
 
 
 class StoreError(PipelineError):
