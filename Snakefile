@@ -8,6 +8,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/metamer.smk"
+include: "workflow/rules/mad.smk"
 include: "workflow/rules/summary.smk"
 
 
@@ -16,3 +17,4 @@ rule all:
     input:
         SUMMARY,
         METAMER_FIGURES,
+        MAD_FIGURES,

@@ -12,12 +12,20 @@ from typing import Any
 
 from .errors import PipelineError
 
-__all__ = ["ConfigError", "check_config", "metamer_runs", "metamer_settings"]
+__all__ = [
+    "MAD_METRICS",
+    "ConfigError",
+    "check_config",
+    "mad_runs",
+    "mad_settings",
+    "metamer_runs",
+    "metamer_settings",
+]
 
-METAMER_SETTING_KEYS = (
+# settings every optimized synthesis takes (the CLI options of the same names)
+OPTIMIZATION_KEYS = (
     "device",
     "dtype",
-    "loss",
     "lr",
     "max_iter",
     "optimizer",
@@ -27,6 +35,10 @@ METAMER_SETTING_KEYS = (
     "stop_iters_to_check",
     "store_progress",
 )
+METAMER_SETTING_KEYS = (*OPTIMIZATION_KEYS, "loss")
+MAD_SETTING_KEYS = (*OPTIMIZATION_KEYS, "initial_noise", "metric_tradeoff_lambda")
+# metrics MAD competition knows by name (see pipeline.stages.mad); others are models
+MAD_METRICS = ("mse", "ssim", "ms_ssim", "nlpd")
 
 
 class ConfigError(PipelineError):
@@ -66,6 +78,21 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config metamer.overrides.{model}: {model!r} is not in metamer.models"
             )
+    for name, entry in config.get("mad", {}).get("sets", {}).items():
+        key = f"mad.sets.{name}"
+        _check_names(f"{key}.image", [entry["image"]], config["images"], "image")
+        first, second = entry["metrics"]
+        if first == second:
+            raise ConfigError(
+                f"config {key}.metrics: both metrics are {first!r}; MAD competition "
+                "needs two different metrics"
+            )
+        for metric in entry["metrics"]:
+            if metric not in MAD_METRICS and metric not in config["models"]:
+                raise ConfigError(
+                    f"config {key}.metrics: unknown metric {metric!r}; use one of "
+                    f"{', '.join(MAD_METRICS)} or a model defined under 'models:'"
+                )
 
 
 def metamer_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -109,4 +136,59 @@ def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
     metamer = config["metamer"]
     settings = {key: metamer[key] for key in METAMER_SETTING_KEYS}
     settings.update(metamer.get("overrides", {}).get(model, {}))
+    return settings
+
+
+def mad_runs(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(set, optimized metric, min or max) of every MAD synthesis: four per set.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+
+    Returns
+    -------
+    runs
+        Sorted triples.
+
+    """
+    sets = config.get("mad", {}).get("sets", {})
+    return sorted(
+        (name, metric, minmax)
+        for name, entry in sets.items()
+        for metric in entry["metrics"]
+        for minmax in ("min", "max")
+    )
+
+
+def mad_settings(
+    config: dict[str, Any], set_name: str, optimized: str, minmax: str
+) -> dict[str, Any]:
+    """Return the settings of one MAD synthesis: section defaults, then its set's.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+    set_name
+        Name of the MAD set.
+    optimized
+        The metric this synthesis optimizes (the other one of the set is held).
+    minmax
+        ``"min"`` or ``"max"``.
+
+    Returns
+    -------
+    settings
+        Mapping of CLI option names (underscored) to values, without the metrics.
+
+    """
+    section = config["mad"]
+    entry = section["sets"][set_name]
+    settings = {
+        key: section[key] for key in MAD_SETTING_KEYS if section.get(key) is not None
+    }
+    settings.update({k: v for k, v in entry.items() if k in MAD_SETTING_KEYS})
+    settings["minmax"] = minmax
     return settings

@@ -19,7 +19,7 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-__all__ = ["code_fingerprint"]
+__all__ = ["code_dependencies", "code_fingerprint"]
 
 
 class _Module:
@@ -27,10 +27,11 @@ class _Module:
 
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        self.package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        _strip_docstrings(tree)  # dumps below then ignore docs, comments and layout
         self.definitions: dict[str, ast.AST] = {}
-        self.imports: dict[str, tuple[str, str | None]] = {}
+        self.imports = self.imports_in(tree.body, nested=False)
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 self.definitions[node.name] = node
@@ -41,20 +42,33 @@ class _Module:
                 for target in targets:
                     if isinstance(target, ast.Name):
                         self.definitions[target.id] = node
-            elif isinstance(node, ast.ImportFrom):
-                base = _resolve_relative(package, node.module, node.level)
+
+    def imports_in(
+        self, statements: list[ast.stmt], nested: bool = True
+    ) -> dict[str, tuple[str, str | None]]:
+        """Map local names to (module, attribute or None) for these statements' imports.
+
+        Imports inside functions count too: stages import heavy modules lazily.
+        """
+        imports: dict[str, tuple[str, str | None]] = {}
+        root = self.name.partition(".")[0]
+        nodes = (n for s in statements for n in ast.walk(s)) if nested else statements
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom):
+                base = _resolve_relative(self.package, node.module, node.level)
                 for alias in node.names:
                     local = alias.asname or alias.name
                     submodule = f"{base}.{alias.name}"
-                    local_package = base.partition(".")[0] == name.partition(".")[0]
+                    local_package = base.partition(".")[0] == root
                     if local_package and _find_source(submodule) is not None:
-                        self.imports[local] = (submodule, None)
+                        imports[local] = (submodule, None)
                     else:
-                        self.imports[local] = (base, alias.name)
+                        imports[local] = (base, alias.name)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     local = alias.asname or alias.name.partition(".")[0]
-                    self.imports[local] = (alias.name if alias.asname else local, None)
+                    imports[local] = (alias.name if alias.asname else local, None)
+        return imports
 
 
 def _resolve_relative(package: str, module: str | None, level: int) -> str:
@@ -104,9 +118,9 @@ def _load(module: str) -> _Module | None:
     return None if path is None else _Module(module, path)
 
 
-def _strip_docstrings(node: ast.AST) -> ast.AST:
-    node = ast.parse(ast.unparse(node))  # a private copy
-    for child in ast.walk(node):
+def _strip_docstrings(tree: ast.Module) -> None:
+    """Remove every docstring from a parsed module, in place."""
+    for child in ast.walk(tree):
         body = getattr(child, "body", None)
         if (
             isinstance(
@@ -119,7 +133,6 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
             and isinstance(body[0].value.value, str)
         ):
             child.body = body[1:] or [ast.Pass()]
-    return node
 
 
 def _referenced_names(node: ast.AST) -> list[tuple[str, str | None]]:
@@ -130,6 +143,83 @@ def _referenced_names(node: ast.AST) -> list[tuple[str, str | None]]:
             found.append((child.value.id, child.attr))
         elif isinstance(child, ast.Name):
             found.append((child.id, None))
+    return found
+
+
+@functools.cache
+def _definition(
+    owner: str, symbol: str
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """Return the normalized dump of ``owner:symbol`` and what it refers to.
+
+    A re-export (``from .x import y``) has no dump of its own, only its target.
+    """
+    source = _load(owner)
+    if source is None:
+        return None, ()
+    root = owner.partition(".")[0]
+    if symbol in source.imports:
+        imported, attribute = source.imports[symbol]
+        if imported.partition(".")[0] == root and attribute is not None:
+            return None, ((imported, attribute),)
+        return None, ()
+    node = source.definitions.get(symbol)
+    if node is None:
+        return None, ()
+    imports = {**source.imports, **source.imports_in([node])}
+    used: list[tuple[str, str]] = []
+    for name, attribute in _referenced_names(node):
+        if name in source.definitions:
+            used.append((owner, name))
+        elif name in imports:
+            imported, imported_attr = imports[name]
+            if imported.partition(".")[0] != root:
+                continue
+            if imported_attr is not None:
+                used.append((imported, imported_attr))
+            elif attribute is not None:  # module.attribute
+                used.append((imported, attribute))
+    return ast.dump(node), tuple(dict.fromkeys(used))
+
+
+def code_dependencies(target: str) -> dict[str, str]:
+    """Every definition ``target`` uses, transitively, with its normalized dump.
+
+    Parameters
+    ----------
+    target
+        ``"package.module:Name"``.
+
+    Returns
+    -------
+    definitions
+        ``"module:name"`` -> normalized syntax tree, for ``target`` and everything of
+        its top-level package it refers to (imports inside functions included).
+
+    Raises
+    ------
+    ValueError
+        If the module's source cannot be found or does not define ``Name``.
+
+    """
+    module_name, _, name = target.partition(":")
+    module = _load(module_name)
+    if module is None or (
+        name not in module.definitions and name not in module.imports
+    ):
+        raise ValueError(f"cannot find the source of {target}")
+    found: dict[str, str] = {}
+    visited: set[tuple[str, str]] = set()
+    pending = [(module_name, name)]
+    while pending:
+        item = pending.pop()
+        if item in visited:
+            continue
+        visited.add(item)
+        dump, used = _definition(*item)
+        if dump is not None:
+            found[f"{item[0]}:{item[1]}"] = dump
+        pending.extend(used)
     return found
 
 
@@ -146,11 +236,6 @@ def code_fingerprint(target: str) -> str:
     fingerprint
         Hex sha256 (first 16 characters) of the normalized syntax trees.
 
-    Raises
-    ------
-    ValueError
-        If the module's source cannot be found or does not define ``Name``.
-
     Examples
     --------
     >>> from pipeline.fingerprint import code_fingerprint
@@ -158,42 +243,7 @@ def code_fingerprint(target: str) -> str:
     16
 
     """
-    module_name, _, name = target.partition(":")
-    root = module_name.partition(".")[0]
-    module = _load(module_name)
-    if module is None or (
-        name not in module.definitions and name not in module.imports
-    ):
-        raise ValueError(f"cannot find the source of {target}")
-    seen: dict[str, str] = {}
-    pending = [(module_name, name)]
-    while pending:
-        owner, symbol = pending.pop()
-        key = f"{owner}:{symbol}"
-        source = _load(owner)
-        if key in seen or source is None:
-            continue
-        if symbol in source.imports:
-            imported, attribute = source.imports[symbol]
-            if imported.partition(".")[0] == root and attribute is not None:
-                pending.append((imported, attribute))
-            continue
-        node = source.definitions.get(symbol)
-        if node is None:
-            continue
-        seen[key] = ast.dump(_strip_docstrings(node))
-        for used, attribute in _referenced_names(node):
-            if used in source.definitions:
-                pending.append((owner, used))
-            elif used in source.imports:
-                imported, imported_attr = source.imports[used]
-                if imported.partition(".")[0] != root:
-                    continue
-                if imported_attr is not None:
-                    pending.append((imported, imported_attr))
-                elif attribute is not None:  # module.attribute
-                    pending.append((imported, attribute))
     digest = hashlib.sha256()
-    for key in sorted(seen):
-        digest.update(f"{key}\n{seen[key]}\n".encode())
+    for key, dump in sorted(code_dependencies(target).items()):
+        digest.update(f"{key}\n{dump}\n".encode())
     return digest.hexdigest()[:16]

@@ -103,6 +103,9 @@ def test_synthesize_metamer_store(metamer_store):
         assert ds[name].dims == ("iteration",)
     assert np.isnan(ds["gradient_norm"].values[-1])
     np.testing.assert_array_equal(ds["saved_metamer"].values[-1], ds["metamer"].values)
+    np.testing.assert_array_equal(
+        ds["saved_metamer"].values[0], ds["initial_image"].values
+    )
     attrs = ds.attrs
     assert attrs["parameters"]["seed"] == 0 and attrs["device"] == "cpu"
     assert attrs["versions"]["torch"] and attrs["wall_time_s"] > 0
@@ -282,3 +285,96 @@ def test_cli_starts_without_torch():
         "import sys; from pipeline.cli import main; assert 'torch' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def synthesize_mad_store(image_store, out, optimized, reference, minmax, *extra):
+    result = invoke(
+        "synthesize",
+        "mad",
+        image_store,
+        out,
+        "--optimized-metric",
+        optimized,
+        "--reference-metric",
+        reference,
+        "--minmax",
+        minmax,
+        "--max-iter",
+        4,
+        "--store-progress",
+        2,
+        "--device",
+        "cpu",
+        "--quiet",
+        *extra,
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_mad_set_stores_share_their_start_and_render(tmp_path, image_store, model):
+    stores = [
+        synthesize_mad_store(image_store, tmp_path / f"{o}_{m}.zarr", o, r, m)
+        for o, r in (("mse", "ssim"), ("ssim", str(model)))
+        for m in ("min", "max")
+    ]
+    first = xr.open_zarr(stores[0])
+    assert (
+        first.attrs["pipeline_store"] == "mad"
+        and first.attrs["optimized_metric"] == "mse"
+    )
+    assert first.attrs["metric_tradeoff_lambda"] > 0
+    for name in (
+        "loss",
+        "optimized_metric_loss",
+        "reference_metric_loss",
+        "gradient_norm",
+    ):
+        assert first[name].dims == ("iteration",) and first.sizes["iteration"] == 5
+    assert list(first["saved_iteration"].values) == [0, 2, 4]
+    for store in stores[1:]:
+        np.testing.assert_array_equal(
+            xr.open_zarr(store)["initial_image"].values, first["initial_image"].values
+        )
+    assert xr.open_zarr(stores[2]).attrs["reference_metric"] == "blur"
+    for command in ("mad-set", "mad-trajectories"):
+        png = tmp_path / f"{command}.png"
+        assert invoke("render", command, *stores, "--out", png).exit_code == 0
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    table = tmp_path / "summary.csv"
+    assert invoke("aggregate", *stores, "--out", table).exit_code == 0
+    import pandas as pd
+
+    rows = pd.read_csv(table)
+    assert sorted(zip(rows["optimized_metric"], rows["minmax"], strict=True)) == [
+        ("mse", "max"),
+        ("mse", "min"),
+        ("ssim", "max"),
+        ("ssim", "min"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [(("mse", "mse"), "both 'mse'"), (("mse", "psnr"), "unknown metric 'psnr'")],
+)
+def test_mad_bad_metrics(tmp_path, image_store, metrics, message):
+    result = CliRunner().invoke(
+        main,
+        [
+            "synthesize",
+            "mad",
+            str(image_store),
+            str(tmp_path / "o.zarr"),
+            "--optimized-metric",
+            metrics[0],
+            "--reference-metric",
+            metrics[1],
+            "--minmax",
+            "min",
+            "--max-iter",
+            "2",
+        ],
+    )
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / "o.zarr").exists()

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from pipeline.fingerprint import _find_source, _load, code_fingerprint
+from pipeline.fingerprint import _definition, _find_source, _load, code_fingerprint
 
 SOURCE = '''
 """A package of models."""
@@ -39,13 +39,13 @@ def package(tmp_path, monkeypatch):
     (root / "helpers.py").write_text("def scale(x):\n    return 2 * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield root
-    for cache in (_find_source, _load):
+    for cache in (_find_source, _load, _definition):
         cache.cache_clear()
     sys.modules.pop("fpkg", None)
 
 
 def fingerprints():
-    for cache in (_find_source, _load):
+    for cache in (_find_source, _load, _definition):
         cache.cache_clear()
     return code_fingerprint("fpkg.models:A"), code_fingerprint("fpkg.models:B")
 
@@ -87,3 +87,16 @@ def test_fingerprinting_does_not_import_torch():
         "assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_imports_inside_functions_are_followed():
+    from pipeline.fingerprint import code_dependencies
+
+    used = code_dependencies("pipeline.stages.metamer:synthesize_metamer")
+    for key in (
+        "pipeline.synthesis.metamer:Metamer",
+        "pipeline.synthesis.base:OptimizedSynthesis",
+        "pipeline.loss:mse",
+        "pipeline.store.history:HistoryWriter",
+    ):
+        assert key in used

@@ -61,3 +61,29 @@ def losses(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) ->
     from ..stages.render import render_losses
 
     render_losses(stores, outs, overwrite)
+
+
+@render.command("mad-set")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def mad_set(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Draw the MAD images of one set (STORES) beside the reference and initial image."""
+    from ..stages.render import render_mad_set
+
+    render_mad_set(stores, outs, overwrite)
+
+
+@render.command("mad-trajectories")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def mad_trajectories(
+    stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool
+) -> None:
+    """Both metrics over the iterations of the MAD syntheses of one set (STORES)."""
+    from ..stages.render import render_mad_trajectories
+
+    render_mad_trajectories(stores, outs, overwrite)

@@ -1,12 +1,14 @@
 """Plots of images, representations and synthesis progress.
 
-Every synthesis plot accepts an in-memory synthesis object (a :class:`pipeline.Metamer`)
-or a stored history (an :class:`xarray.Dataset` opened from a metamer zarr store) and
-draws both alike, so figures never need the synthesis to run again.
+Every synthesis plot accepts an in-memory synthesis object (a :class:`pipeline.Metamer`,
+a :class:`pipeline.MADCompetition`) or a stored history (an :class:`xarray.Dataset`
+opened from its zarr store) and draws both alike, so figures never need the synthesis
+to run again.
 """
 
 from ._history import SynthesisHistory, as_history
 from .display import imshow, plot_representation
+from .mad import mad_image_set, mad_metric_trajectories
 from .metamer import metamer_representation_error
 from .synthesis import (
     synthesis_animate,
@@ -20,6 +22,8 @@ __all__ = [
     "SynthesisHistory",
     "as_history",
     "imshow",
+    "mad_image_set",
+    "mad_metric_trajectories",
     "metamer_representation_error",
     "plot_representation",
     "synthesis_animate",

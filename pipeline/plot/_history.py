@@ -26,6 +26,7 @@ SYNTHESIZED_NAMES = {"metamer": "metamer", "mad": "mad_image"}
 _DISPLAY_NAMES = {"metamer": "Metamer", "mad": "MAD image"}
 # per-iteration values plotted by name, beyond the common ones
 _SERIES = ("optimized_metric_loss", "reference_metric_loss")
+_LABELS = ("optimized_metric", "reference_metric", "minmax", "image_name", "model_name")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +74,9 @@ class SynthesisHistory:
     series
         Method-specific values per iteration, shape ``(n + 1,)`` each (e.g.
         ``optimized_metric_loss`` and ``reference_metric_loss`` of MAD competition).
+    labels
+        Method-specific names for titles (MAD: ``optimized_metric``,
+        ``reference_metric``, ``minmax``; image and model names of a store).
 
     """
 
@@ -91,6 +95,7 @@ class SynthesisHistory:
         default=None, repr=False
     )
     series: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    labels: dict[str, str] = field(default_factory=dict, repr=False)
     _error_cache: dict[int, np.ndarray | None] = field(
         default_factory=dict, repr=False, init=False
     )
@@ -388,6 +393,12 @@ def _from_object(synthesis: Any) -> SynthesisHistory:
         for key in _SERIES
         if hasattr(synthesis, key)
     }
+    labels = {}
+    for key in ("optimized_metric", "reference_metric"):
+        if hasattr(synthesis, key):
+            labels[key] = getattr(getattr(synthesis, key), "__name__", key)
+    if hasattr(synthesis, "minmax"):
+        labels["minmax"] = synthesis.minmax
     return SynthesisHistory(
         method=method,
         losses=losses,
@@ -406,6 +417,7 @@ def _from_object(synthesis: Any) -> SynthesisHistory:
         model=model,
         representation_error_fn=error_fn,
         series=series,
+        labels=labels,
     )
 
 
@@ -479,6 +491,7 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
         model=None,
         representation_error_fn=error_fn,
         series={k: optional(k, np.nan) for k in _SERIES if k in ds.variables},
+        labels={k: str(v) for k, v in ds.attrs.items() if k in _LABELS},
     )
 
 

@@ -207,7 +207,7 @@ def run_streamed(
     import zarr
 
     name = synthesis.synthesized_name
-    initial = synthesis.synthesized_image.detach().cpu().numpy()
+    initial = synthesis.synthesized_image.detach().cpu().numpy().copy()  # not a view
     with atomic_output(out, overwrite=overwrite) as temporary:
         group = zarr.open_group(str(temporary), mode="w-")
         write_attrs(

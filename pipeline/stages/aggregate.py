@@ -63,6 +63,15 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
         row["relative_representation_error"] = float(
             np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
         )
+    if "mad_image" in dataset:
+        for role in ("optimized", "reference"):
+            values = dataset[f"{role}_metric_loss"].values
+            row[f"{role}_metric"] = attrs.get(f"{role}_metric")
+            row[f"{role}_metric_initial"] = float(values[0])
+            row[f"{role}_metric_final"] = float(values[-1])
+        row["minmax"] = attrs.get("minmax")
+        row["metric_tradeoff_lambda"] = attrs.get("metric_tradeoff_lambda")
+        row["pixel_rmse"] = _rmse(dataset["mad_image"].values, dataset["image"].values)
     for key, value in sorted(attrs.get("parameters", {}).items()):
         row[f"param_{key}"] = (
             json.dumps(value) if isinstance(value, list | dict) else value
@@ -95,7 +104,12 @@ def aggregate(
     rows = [summary_row(store, open_store(store)) for store in stores]
     table = pd.DataFrame(rows)
     if not table.empty:
-        table = table.sort_values(["method", "image", "model"], kind="stable")
+        keys = [
+            k
+            for k in ("method", "image", "model", "optimized_metric", "minmax")
+            if k in table
+        ]
+        table = table.sort_values(keys, kind="stable")
     with atomic_output(out, overwrite=overwrite) as temporary:
         table.to_csv(temporary, index=False)
     return table

@@ -163,7 +163,11 @@ def synthesize_mad(
     # drawn first, so the four syntheses of a set (same seed) share it
     initial = image + settings.initial_noise * torch.randn_like(image)
     with warnings.catch_warnings():
+        # the lambda chosen is recorded in the store; the noisy start strays outside
+        # [0, 1] (the range penalty pulls it back), and the metrics' range warning
+        # would repeat for every run of a set
         warnings.filterwarnings("ignore", message="Since metric_tradeoff_lambda")
+        warnings.filterwarnings("ignore", message="Image range falls outside")
         mad = MADCompetition(
             image,
             optimized,
@@ -172,16 +176,23 @@ def synthesize_mad(
             metric_tradeoff_lambda=settings.metric_tradeoff_lambda,
             penalty_lambda=settings.penalty_lambda,
         )
-    mad.setup(initial, **settings.setup_arguments(device))
-    attrs = {
-        "image_name": image_attrs.get("name", Path(image_store).stem),
-        "image_source": image_attrs.get("source", ""),
-        "optimized_metric": Path(optimized_metric).stem,
-        "reference_metric": Path(reference_metric).stem,
-        "minmax": settings.minmax,
-        "metric_tradeoff_lambda": mad.metric_tradeoff_lambda,
-        "dtype": settings.dtype,
-    }
-    return run_streamed(
-        mad, out, "mad", settings, device, attrs, overwrite=overwrite, progress=progress
-    )
+        mad.setup(initial, **settings.setup_arguments(device))
+        attrs = {
+            "image_name": image_attrs.get("name", Path(image_store).stem),
+            "image_source": image_attrs.get("source", ""),
+            "optimized_metric": Path(optimized_metric).stem,
+            "reference_metric": Path(reference_metric).stem,
+            "minmax": settings.minmax,
+            "metric_tradeoff_lambda": mad.metric_tradeoff_lambda,
+            "dtype": settings.dtype,
+        }
+        return run_streamed(
+            mad,
+            out,
+            "mad",
+            settings,
+            device,
+            attrs,
+            overwrite=overwrite,
+            progress=progress,
+        )

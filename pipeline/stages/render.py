@@ -14,7 +14,14 @@ from ..store.schema import open_store
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["render_losses", "render_metamer_grid", "render_status", "save_figure"]
+__all__ = [
+    "render_losses",
+    "render_mad_set",
+    "render_mad_trajectories",
+    "render_metamer_grid",
+    "render_status",
+    "save_figure",
+]
 
 
 def save_figure(
@@ -160,4 +167,50 @@ def render_losses(
         axis.set_ylabel("loss")
         axis.legend(fontsize=8)
     figure.tight_layout()
+    save_figure(figure, outs, overwrite)
+
+
+def render_mad_set(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw a MAD set: reference, initial image and the four MAD images.
+
+    Parameters
+    ----------
+    stores
+        The complete MAD stores of one set.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    """
+    _backend()
+    from .. import plot
+
+    figure = plot.mad_image_set([open_store(store, "mad") for store in stores])
+    save_figure(figure, outs, overwrite)
+
+
+def render_mad_trajectories(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw both metrics over the iterations of the syntheses of a MAD set.
+
+    Parameters
+    ----------
+    stores
+        The complete MAD stores of one set.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    """
+    _backend()
+    from .. import plot
+
+    figure = plot.mad_metric_trajectories(
+        [open_store(store, "mad") for store in stores]
+    )
     save_figure(figure, outs, overwrite)

@@ -4,7 +4,14 @@ import shlex
 
 from snakemake.utils import validate
 
-from pipeline.config import check_config, metamer_runs, metamer_settings
+from pipeline.config import (
+    MAD_METRICS,
+    check_config,
+    mad_runs,
+    mad_settings,
+    metamer_runs,
+    metamer_settings,
+)
 from pipeline.fingerprint import code_fingerprint
 
 
@@ -18,6 +25,9 @@ FIGURE_FORMATS = config["figures"]["formats"]
 wildcard_constraints:
     image=r"[A-Za-z0-9_\-]+",
     model=r"[A-Za-z0-9_\-]+",
+    set=r"[A-Za-z0-9_\-]+",
+    optimized=r"[A-Za-z0-9_\-]+",
+    minmax=r"min|max",
 
 
 def canonical(value):
@@ -33,13 +43,10 @@ def cli_options(settings):
     return shlex.join(words)
 
 
-# code each stage runs: a change to it (not to comments or docstrings) reruns the stage
-CODE = {
-    "images": code_fingerprint("pipeline.stages.images:prepare_image"),
-    "metamer": code_fingerprint("pipeline.stages.metamer:synthesize_metamer"),
-    "aggregate": code_fingerprint("pipeline.stages.aggregate:aggregate"),
-    "render": code_fingerprint("pipeline.stages.render:render_status"),
-}
+def code(entry_point):
+    """Fingerprint of the code a rule runs ("module:function"): a change to it (not
+    to comments or docstrings) reruns the rule."""
+    return code_fingerprint(f"pipeline.stages.{entry_point}")
 
 
 def model_code(model):
@@ -55,7 +62,25 @@ def figure_paths(stem):
 METAMER_STORES = [
     f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in metamer_runs(config)
 ]
+MAD_SETS = sorted(config["mad"]["sets"])
+MAD_STORES = [
+    f"{RESULTS}/mad/{name}/{optimized}_{minmax}.zarr"
+    for name, optimized, minmax in mad_runs(config)
+]
+MAD_FIGURES = [
+    *(f"{RESULTS}/figures/mad/{name}_set.png" for name in MAD_SETS),
+    *(f"{RESULTS}/figures/mad/{name}_trajectories.png" for name in MAD_SETS),
+]
 SUMMARY = f"{RESULTS}/summary.csv"
+
+
+def metric_argument(metric):
+    """A MAD metric on the command line: its name, or the model's artifact."""
+    return metric if metric in MAD_METRICS else f"{RESULTS}/models/{metric}.model"
+
+
+def mad_set_stores(name):
+    return [f"{RESULTS}/mad/{s}/{o}_{m}.zarr" for s, o, m in mad_runs(config) if s == name]
 METAMER_FIGURES = [
     *figure_paths(f"{RESULTS}/figures/metamer_grid"),
     *figure_paths(f"{RESULTS}/figures/metamer_losses"),

@@ -6,7 +6,7 @@ rule prepare_image:
         options=lambda wc: cli_options(
             {"size": config["images"][wc.image]["size"], "name": wc.image}
         ),
-        code=CODE["images"],
+        code=code("images:prepare_image"),
     log:
         f"{RESULTS}/logs/images/{{image}}.log",
     shell:

@@ -6,7 +6,7 @@ rule metamer:
         directory(f"{RESULTS}/metamer/{{image}}/{{model}}.zarr"),
     params:
         options=lambda wc: cli_options(metamer_settings(config, wc.model)),
-        code=CODE["metamer"],
+        code=code("metamer:synthesize_metamer"),
     threads: 1
     log:
         f"{RESULTS}/logs/metamer/{{image}}/{{model}}.log",
@@ -21,7 +21,7 @@ rule render_metamer_status:
     output:
         f"{RESULTS}/figures/metamer/{{image}}/{{model}}_status.png",
     params:
-        code=CODE["render"],
+        code=code("render:render_status"),
     log:
         f"{RESULTS}/logs/figures/metamer/{{image}}/{{model}}_status.log",
     shell:

@@ -1,10 +1,11 @@
 rule aggregate:
     input:
         METAMER_STORES,
+        MAD_STORES,
     output:
         SUMMARY,
     params:
-        code=CODE["aggregate"],
+        code=code("aggregate:aggregate"),
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:
@@ -18,7 +19,7 @@ rule render_metamer_grid:
         figure_paths(f"{RESULTS}/figures/metamer_grid"),
     params:
         outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
-        code=CODE["render"],
+        code=code("render:render_metamer_grid"),
     log:
         f"{RESULTS}/logs/figures/metamer_grid.log",
     shell:
@@ -32,7 +33,7 @@ rule render_metamer_losses:
         figure_paths(f"{RESULTS}/figures/metamer_losses"),
     params:
         outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
-        code=CODE["render"],
+        code=code("render:render_losses"),
     log:
         f"{RESULTS}/logs/figures/metamer_losses.log",
     shell:

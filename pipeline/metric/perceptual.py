@@ -1,0 +1,959 @@
+r"""Perceptual image-quality metrics: SSIM, MS-SSIM and NLPD.
+
+The definitions (window, constants, border handling, scales, filters) are those of
+the reference library, so values agree with it to floating-point rounding:
+
+- **SSIM** (Wang et al., 2004): local statistics under an 11x11 circular Gaussian
+  window of standard deviation 1.5, normalized to sum 1 (shrunk to
+  ``min(11, height, width)`` pixels for smaller images), ``C1 = (0.01 * L)**2``,
+  ``C2 = (0.03 * L)**2`` with data range ``L = 1``; by default "valid" convolution
+  (no padding), so the SSIM map is ``10`` pixels smaller than the image in each
+  dimension. The weighted variant (Wang & Simoncelli, 2008) weights the map by
+  :math:`\log((1+\sigma_1^2/C_2)(1+\sigma_2^2/C_2))`.
+- **MS-SSIM** (Wang et al., 2003): one scale per power factor (default 5,
+  ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)``), images halved between scales by a
+  2x2 average after replicating the last row / column of odd-sized images; the mean
+  contrast-structure term of every scale but the coarsest and the mean full SSIM of
+  the coarsest, each clipped at 0 and raised to its power factor, are multiplied.
+- **NLPD** (Laparra et al., 2016): a 6-scale Laplacian pyramid built with the
+  5-tap binomial filter ``[1, 4, 6, 4, 1] / 16`` (separable, reflected borders,
+  unit DC gain when blurring down and gain 4 when blurring up), each band divided by
+  ``sigma_k + (|band| ⋆ F_k)`` with the published 5x5 pooling filters ``F_k``
+  (zero-padded) and constants ``sigma_k``; the distance is the root mean squared
+  difference of the normalized bands, averaged over the 6 bands, with
+  ``epsilon = 1e-10`` added under each square root.
+
+Implementation: every image, batch element and channel is folded into the channel
+axis of one ``(1, N, height, width)`` tensor and filtered with depthwise (grouped)
+convolutions, separably where the filter is separable; the five local SSIM
+statistics go through one such convolution pair, and NLPD runs both images through
+one pyramid. Filters are built once per (size, channels, dtype, device) and cached.
+All functions are differentiable.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .naive import _check_images, _warn_range
+
+__all__ = [
+    "ms_ssim",
+    "nlpd",
+    "normalized_laplacian_pyramid",
+    "ssim",
+    "ssim_map",
+]
+
+_T = TypeVar("_T")
+PadMode = Literal[False, "constant", "reflect", "replicate", "circular"]
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+#: Side of the SSIM Gaussian window (shrunk to the image for smaller images).
+SSIM_WINDOW_SIZE = 11
+#: Standard deviation of the SSIM Gaussian window, in pixels.
+SSIM_WINDOW_STD = 1.5
+#: SSIM stabilizing constants ``(K * L)**2`` with ``K1 = 0.01``, ``K2 = 0.03``, ``L = 1``.
+SSIM_C1 = 0.01**2
+SSIM_C2 = 0.03**2
+#: Default MS-SSIM exponents, fine to coarse (Wang et al., 2003).
+MS_SSIM_POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+#: Number of scales of the normalized Laplacian pyramid.
+NLPD_N_SCALES = 6
+#: Additive constants of the divisive normalization, fine to coarse.
+NLPD_SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
+#: Nonzero taps ``{(row, col): weight}`` of the 5x5 pooling filters of the divisive
+#: normalization, fine to coarse, applied by cross-correlation with zero padding.
+NLPD_POOLING_TAPS: tuple[dict[tuple[int, int], float], ...] = (
+    {(1, 2): 0.1011, (2, 1): 0.1493, (2, 3): 0.1460, (2, 4): 0.0072, (3, 2): 0.1015},
+    {(1, 2): 0.0757, (2, 1): 0.1986, (2, 3): 0.1846, (3, 2): 0.0837},
+    {(1, 2): 0.0477, (2, 1): 0.2138, (2, 3): 0.2243, (3, 2): 0.0467},
+    {(2, 1): 0.2503, (2, 3): 0.2616},
+    {(2, 1): 0.2598, (2, 3): 0.2552},
+    {(2, 1): 0.2215, (2, 3): 0.0717},
+)
+#: Default constant under the square roots of NLPD (keeps its gradient finite at 0).
+NLPD_EPSILON = 1e-10
+# 1-D factor of the binomial filter of the Laplacian pyramid (unit sum)
+_BINOM5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+
+
+# ----------------------------------------------------------------------------------
+# cached filters
+
+
+def _constant_tensor(builder: Callable[..., _T]) -> Callable[..., _T]:
+    """Cache a filter builder; build outside autograd and inference mode.
+
+    Parameters
+    ----------
+    builder
+        Function of hashable arguments returning a constant tensor.
+
+    Returns
+    -------
+    cached
+        The memoized builder.
+
+    """
+
+    @functools.lru_cache(maxsize=128)
+    def cached(*args: object) -> _T:
+        # inference_mode(False): a filter first built under torch.inference_mode
+        # must still be usable later in autograd-recorded convolutions.
+        with torch.inference_mode(False), torch.no_grad():
+            return builder(*args)
+
+    functools.update_wrapper(cached, builder)
+    return cached
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_taps(size: int) -> tuple[float, ...]:
+    """Return the normalized 1-D factor of the SSIM window of ``size`` taps.
+
+    Parameters
+    ----------
+    size
+        Number of taps.
+
+    Returns
+    -------
+    taps
+        Gaussian of standard deviation ``SSIM_WINDOW_STD`` sampled at offsets
+        ``1 - (size + 1) / 2, ..., size - (size + 1) / 2`` and divided by its sum;
+        its outer product with itself is the reference's 2-D window.
+
+    """
+    origin = (size + 1) / 2
+    values = [
+        math.exp(-((i - origin) ** 2) / (2 * SSIM_WINDOW_STD**2))
+        for i in range(1, size + 1)
+    ]
+    total = math.fsum(values)
+    return tuple(v / total for v in values)
+
+
+@_constant_tensor
+def _separable_bank(
+    taps: tuple[float, ...], channels: int, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Build vertical and horizontal depthwise kernels of a separable filter.
+
+    Parameters
+    ----------
+    taps
+        1-D filter taps.
+    channels
+        Number of channels (groups) of the depthwise convolution.
+    dtype, device
+        Of the kernels.
+
+    Returns
+    -------
+    vertical
+        Kernel of shape ``(channels, 1, len(taps), 1)``.
+    horizontal
+        Kernel of shape ``(channels, 1, 1, len(taps))``.
+
+    """
+    t = torch.tensor(taps, dtype=torch.float64).to(dtype=dtype, device=device)
+    size = len(taps)
+    vertical = t.reshape(1, 1, size, 1).expand(channels, 1, size, 1).contiguous()
+    horizontal = t.reshape(1, 1, 1, size).expand(channels, 1, 1, size).contiguous()
+    return vertical, horizontal
+
+
+@_constant_tensor
+def _binomial_bank(
+    gain: float, channels: int, dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Build the depthwise 5x5 binomial kernel of the Laplacian pyramid.
+
+    Parameters
+    ----------
+    gain
+        Sum of the kernel: 1 to blur before downsampling, 4 to blur after
+        upsampling (zero insertion).
+    channels
+        Number of channels (groups) of the depthwise convolution.
+    dtype, device
+        Of the kernel.
+
+    Returns
+    -------
+    bank
+        Tensor of shape ``(channels, 1, 5, 5)``, ``gain * outer(b, b)`` with
+        ``b = [1, 4, 6, 4, 1] / 16``.
+
+    """
+    taps = torch.tensor(_BINOM5, dtype=torch.float64)
+    filt = (gain * torch.outer(taps, taps)).to(dtype=dtype, device=device)
+    return filt.expand(channels, 1, 5, 5).contiguous()
+
+
+def _pooling_support(level: int) -> tuple[int, int, int, int]:
+    """Rows and columns of the 5x5 pooling filter of a level that hold its taps.
+
+    Parameters
+    ----------
+    level
+        Pyramid level.
+
+    Returns
+    -------
+    support
+        ``(half_height, half_width)`` of the smallest centered window holding the
+        nonzero taps, followed by the same as padding for ``conv2d``: rows
+        ``2 - half_height .. 2 + half_height`` and likewise for the columns.
+
+    """
+    taps = NLPD_POOLING_TAPS[level]
+    half_h = max(abs(r - 2) for r, _ in taps)
+    half_w = max(abs(c - 2) for _, c in taps)
+    return half_h, half_w, half_h, half_w
+
+
+@_constant_tensor
+def _pooling_bank(
+    level: int, channels: int, dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Build the depthwise divisive-normalization pooling kernel of a level.
+
+    The published 5x5 filter is cropped to the centered window holding its nonzero
+    taps (3x5, 3x3 or 1x3), which gives the same zero-padded correlation with less
+    work.
+
+    Parameters
+    ----------
+    level
+        Pyramid level, 0 (finest) to ``NLPD_N_SCALES - 1``.
+    channels
+        Number of channels (groups) of the depthwise convolution.
+    dtype, device
+        Of the kernel.
+
+    Returns
+    -------
+    bank
+        Tensor of shape ``(channels, 1, 2 * half_height + 1, 2 * half_width + 1)``,
+        see ``_pooling_support``.
+
+    """
+    half_h, half_w, _, _ = _pooling_support(level)
+    filt = torch.zeros(2 * half_h + 1, 2 * half_w + 1, dtype=torch.float64)
+    for (row, col), weight in NLPD_POOLING_TAPS[level].items():
+        filt[row - 2 + half_h, col - 2 + half_w] = weight
+    filt = filt.to(dtype=dtype, device=device)
+    return filt.expand(channels, 1, *filt.shape).contiguous()
+
+
+def _separable_filter(x: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """Correlate each channel of ``(1, C, H, W)`` with a separable filter, no padding.
+
+    Parameters
+    ----------
+    x
+        Input of shape ``(1, C, H, W)``.
+    taps
+        1-D filter taps, used along both dimensions.
+
+    Returns
+    -------
+    filtered
+        ``(1, C, H - k + 1, W - k + 1)``.
+
+    """
+    channels = x.shape[1]
+    vertical, horizontal = _separable_bank(taps, channels, x.dtype, x.device)
+    x = F.conv2d(x, vertical, groups=channels)
+    return F.conv2d(x, horizontal, groups=channels)
+
+
+def _fold(*images: Tensor) -> tuple[Tensor, list[int]]:
+    """Fold images of equal height and width into the channels of one tensor.
+
+    Parameters
+    ----------
+    *images
+        4-D tensors ``(b_i, c_i, H, W)``.
+
+    Returns
+    -------
+    folded
+        ``(1, sum(b_i * c_i), H, W)``.
+    counts
+        ``b_i * c_i`` for each image, to split ``folded`` back.
+
+    """
+    counts = [img.shape[0] * img.shape[1] for img in images]
+    height, width = images[0].shape[-2:]
+    folded = torch.cat([img.reshape(1, -1, height, width) for img in images], dim=1)
+    return folded, counts
+
+
+# ----------------------------------------------------------------------------------
+# SSIM
+
+
+class _SSIMParts(NamedTuple):
+    """Maps that SSIM, weighted SSIM and MS-SSIM are computed from."""
+
+    contrast_structure: Tensor
+    luminance: Tensor | None
+    weight: Tensor | None
+
+
+def _check_pad(pad: object) -> None:
+    """Raise ``ValueError`` for an unknown ``pad`` option.
+
+    Parameters
+    ----------
+    pad
+        The value to check.
+
+    Raises
+    ------
+    ValueError
+        If ``pad`` is neither ``False`` nor a padding mode.
+
+    """
+    if pad is not False and pad not in _PAD_MODES:
+        raise ValueError(f"pad must be False or one of {_PAD_MODES}, got {pad!r}")
+
+
+def _ssim_parts(
+    img1: Tensor,
+    img2: Tensor,
+    pad: PadMode = False,
+    luminance: bool = True,
+    weight: bool = False,
+) -> _SSIMParts:
+    """Compute the SSIM maps of two checked images.
+
+    Parameters
+    ----------
+    img1, img2
+        Images of shape (batch, channel, height, width), already checked.
+    pad
+        ``False`` for valid convolution, otherwise the ``torch.nn.functional.pad`` mode
+        used to pad the images by ``window - 1`` pixels (first half before) so the
+        maps have the images' size.
+    luminance
+        Whether to compute the luminance map.
+    weight
+        Whether to compute the Wang & Simoncelli (2008) weight map.
+
+    Returns
+    -------
+    parts
+        Contrast-structure map, luminance map (or ``None``) and weight map (or
+        ``None``), broadcast to the batch and channel sizes of the pair.
+
+    """
+    height, width = img1.shape[-2:]
+    size = min(SSIM_WINDOW_SIZE, height, width)
+    # the five local statistics, filtered by one depthwise convolution pair
+    stats, counts = _fold(img1, img2, img1 * img1, img2 * img2, img1 * img2)
+    if pad is not False:
+        before = (size - 1) // 2
+        after = size - 1 - before
+        stats = F.pad(stats, (before, after, before, after), mode=pad)
+    stats = _separable_filter(stats, _gaussian_taps(size))
+    out_h, out_w = stats.shape[-2:]
+    shapes = [img1.shape[:2], img2.shape[:2]] * 2 + [
+        torch.broadcast_shapes(img1.shape[:2], img2.shape[:2])
+    ]
+    mu1, mu2, e11, e22, e12 = (
+        part.reshape(*shape, out_h, out_w)
+        for part, shape in zip(stats.split(counts, dim=1), shapes, strict=True)
+    )
+    mu1_sq = mu1 * mu1
+    mu2_sq = mu2 * mu2
+    mu1_mu2 = mu1 * mu2
+    sigma1_sq = e11 - mu1_sq
+    sigma2_sq = e22 - mu2_sq
+    sigma12 = e12 - mu1_mu2
+    contrast_structure = (2 * sigma12 + SSIM_C2) / (sigma1_sq + sigma2_sq + SSIM_C2)
+    luminance_map = None
+    if luminance:
+        luminance_map = (2 * mu1_mu2 + SSIM_C1) / (mu1_sq + mu2_sq + SSIM_C1)
+    weight_map = None
+    if weight:
+        weight_map = torch.log((1 + sigma1_sq / SSIM_C2) * (1 + sigma2_sq / SSIM_C2))
+    return _SSIMParts(contrast_structure, luminance_map, weight_map)
+
+
+def ssim_map(img1: Tensor, img2: Tensor, pad: PadMode = False) -> Tensor:
+    """Structural similarity index map (Wang et al., 2004).
+
+    SSIM compares the local luminance, contrast and structure of two images under a
+    Gaussian window (11x11, standard deviation 1.5; shrunk to
+    ``min(11, height, width)`` for smaller images):
+
+    ``SSIM = (2 mu1 mu2 + C1) / (mu1^2 + mu2^2 + C1) *
+    (2 sigma12 + C2) / (sigma1^2 + sigma2^2 + C2)``
+
+    with ``C1 = 0.01**2`` and ``C2 = 0.03**2`` (data range 1). It is a similarity: 1
+    for identical images, lower for different ones, bounded in ``[-1, 1]``. Channels
+    are treated like batch elements (SSIM was designed for grayscale images).
+
+    Parameters
+    ----------
+    img1
+        The first image or batch of images, of shape (batch, channel, height, width),
+        with values in ``[0, 1]``.
+    img2
+        The second image or batch of images, same shape as ``img1`` (batch and
+        channel sizes may also be 1 in one of them, to broadcast).
+    pad
+        ``False`` (the reference's default): valid convolution, the map is
+        ``window - 1`` pixels smaller than the image in each dimension. Otherwise a
+        :func:`torch.nn.functional.pad` mode (``"constant"``, ``"reflect"``,
+        ``"replicate"`` or ``"circular"``) used to pad the images so the map has
+        their size.
+
+    Returns
+    -------
+    ssim_map
+        Tensor of shape (batch, channel, height', width').
+
+    Raises
+    ------
+    ValueError
+        If the images are not 4-D, have different shapes (beyond broadcasting of
+        batch and channel) or dtypes, or ``pad`` is not a known mode.
+
+    Warns
+    -----
+    UserWarning
+        If either image has values outside ``[0, 1]``.
+
+    See Also
+    --------
+    ssim : The mean of this map.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pipeline import metric
+    >>> img = torch.rand(1, 1, 32, 32)
+    >>> metric.ssim_map(img, img).shape
+    torch.Size([1, 1, 22, 22])
+    >>> metric.ssim_map(img, img, pad="reflect").shape
+    torch.Size([1, 1, 32, 32])
+
+    """
+    _check_images(img1, img2)
+    _check_pad(pad)
+    _warn_range(img1, img2, "SSIM")
+    parts = _ssim_parts(img1, img2, pad)
+    return parts.luminance * parts.contrast_structure
+
+
+def ssim(
+    img1: Tensor, img2: Tensor, weighted: bool = False, pad: PadMode = False
+) -> Tensor:
+    r"""Structural similarity index (Wang et al., 2004), averaged over each image.
+
+    See :func:`ssim_map` for the definition (window, constants, borders). With
+    ``weighted=True`` the map is averaged with the weights of Wang & Simoncelli
+    (2008),
+
+    .. math::
+
+        w = \log\left(\left(1+\frac{\sigma_1^2}{C_2}\right)
+            \left(1+\frac{\sigma_2^2}{C_2}\right)\right),
+
+    where :math:`\sigma_1^2` and :math:`\sigma_2^2` are the local variances, which
+    emphasizes regions of high contrast (and is undefined, 0/0, for two flat images).
+
+    SSIM is a similarity (1 for identical images); use ``1 - ssim(x, y)`` as a
+    distance, e.g. in a MAD competition.
+
+    Parameters
+    ----------
+    img1
+        The first image or batch of images, of shape (batch, channel, height, width),
+        with values in ``[0, 1]``.
+    img2
+        The second image or batch of images, same shape as ``img1`` (batch and
+        channel sizes may also be 1 in one of them, to broadcast).
+    weighted
+        Whether to use the weighted mean of Wang & Simoncelli (2008) instead of the
+        plain mean of the SSIM map.
+    pad
+        ``False`` for valid convolution, or the padding mode; see :func:`ssim_map`.
+
+    Returns
+    -------
+    ssim
+        Tensor of shape (batch, channel).
+
+    Raises
+    ------
+    ValueError
+        If the images are not 4-D, have different shapes (beyond broadcasting of
+        batch and channel) or dtypes, or ``pad`` is not a known mode.
+
+    Warns
+    -----
+    UserWarning
+        If either image has values outside ``[0, 1]``.
+
+    References
+    ----------
+    .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli, "Image quality
+       assessment: from error visibility to structural similarity", IEEE
+       Transactions on Image Processing, 13(4), 600-612, 2004.
+    .. [2] Z. Wang and E. P. Simoncelli, "Maximum differentiation (MAD) competition:
+       a methodology for comparing computational models of perceptual
+       discriminability", Journal of Vision, 8(12):8, 2008.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pipeline import metric
+    >>> img = torch.linspace(0, 1, 32 * 32).reshape(1, 1, 32, 32)
+    >>> metric.ssim(img, img)
+    tensor([[1.]])
+    >>> bool(metric.ssim(img, 0.5 * img) < 1)
+    True
+
+    """
+    _check_images(img1, img2)
+    _check_pad(pad)
+    _warn_range(img1, img2, "SSIM")
+    parts = _ssim_parts(img1, img2, pad, weight=weighted)
+    smap = parts.luminance * parts.contrast_structure
+    if not weighted:
+        return smap.mean((-2, -1))
+    return (smap * parts.weight).sum((-2, -1)) / parts.weight.sum((-2, -1))
+
+
+def _halve(img1: Tensor, img2: Tensor) -> tuple[Tensor, Tensor]:
+    """Downsample two images by 2 for MS-SSIM (2x2 mean, odd edges replicated).
+
+    Parameters
+    ----------
+    img1, img2
+        4-D images of equal height and width.
+
+    Returns
+    -------
+    img1, img2
+        Images of height ``ceil(height / 2)`` and width ``ceil(width / 2)``.
+
+    """
+    height, width = img1.shape[-2:]
+    folded, counts = _fold(img1, img2)
+    if height % 2 or width % 2:
+        folded = F.pad(folded, (0, width % 2, 0, height % 2), mode="replicate")
+    folded = F.avg_pool2d(folded, kernel_size=2)
+    part1, part2 = folded.split(counts, dim=1)
+    return (
+        part1.reshape(*img1.shape[:2], *folded.shape[-2:]),
+        part2.reshape(*img2.shape[:2], *folded.shape[-2:]),
+    )
+
+
+def _ms_ssim_min_size(n_scales: int) -> int:
+    """Smallest height and width that :func:`ms_ssim` accepts for ``n_scales`` scales.
+
+    Each of the ``n_scales - 1`` downsamplings halves the image (rounding up); the
+    coarsest scale must keep at least 2x2 pixels, so that local variances exist.
+
+    Parameters
+    ----------
+    n_scales
+        Number of scales (``len(power_factors)``).
+
+    Returns
+    -------
+    size
+        ``2 ** (n_scales - 1) + 1`` (17 for the default 5 scales), or 1 for a single
+        scale.
+
+    Examples
+    --------
+    >>> _ms_ssim_min_size(5)
+    17
+
+    """
+    return 1 if n_scales <= 1 else 2 ** (n_scales - 1) + 1
+
+
+def ms_ssim(
+    img1: Tensor,
+    img2: Tensor,
+    power_factors: Sequence[float] | Tensor | None = None,
+) -> Tensor:
+    r"""Multiscale structural similarity index, MS-SSIM (Wang et al., 2003).
+
+    SSIM (see :func:`ssim_map`) computed at several scales: the images are halved
+    (2x2 average, after replicating the last row / column of odd-sized images)
+    between scales; at each of the :math:`M - 1` finest scales the mean of the
+    contrast-structure map :math:`CS_i` is used, at the coarsest scale the mean of the
+    full SSIM map :math:`SSIM_M`. Each is clipped at 0 and raised to its power
+    factor :math:`a_i`:
+
+    .. math::
+
+        MSSSIM = SSIM_M^{a_M} \prod_{i=1}^{M-1} CS_i^{a_i}.
+
+    Scales whose images are smaller than 11 pixels use a Gaussian window shrunk to
+    the image, as in the reference.
+
+    Parameters
+    ----------
+    img1
+        The first image or batch of images, of shape (batch, channel, height, width),
+        with values in ``[0, 1]``.
+    img2
+        The second image or batch of images, same shape as ``img1`` (batch and
+        channel sizes may also be 1 in one of them, to broadcast).
+    power_factors
+        Exponents :math:`a_i`, fine to coarse; their number is the number of scales.
+        ``None`` for ``(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)``, the values
+        measured psychophysically by Wang et al. (2003).
+
+    Returns
+    -------
+    msssim
+        Tensor of shape (batch, channel).
+
+    Raises
+    ------
+    ValueError
+        If the images are not 4-D, have different shapes (beyond broadcasting of
+        batch and channel) or dtypes, if ``power_factors`` is empty, or if the
+        images are smaller than ``2 ** (n_scales - 1) + 1`` pixels (17 for 5 scales)
+        in height or width.
+
+    Warns
+    -----
+    UserWarning
+        If either image has values outside ``[0, 1]``.
+
+    References
+    ----------
+    .. [1] Z. Wang, E. P. Simoncelli and A. C. Bovik, "Multiscale structural
+       similarity for image quality assessment", 37th Asilomar Conference on
+       Signals, Systems & Computers, 2003.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pipeline import metric
+    >>> img = torch.linspace(0, 1, 64 * 64).reshape(1, 1, 64, 64)
+    >>> metric.ms_ssim(img, img)
+    tensor([[1.]])
+
+    """
+    _check_images(img1, img2)
+    if power_factors is None:
+        power_factors = MS_SSIM_POWER_FACTORS
+    if isinstance(power_factors, Tensor):
+        if power_factors.ndim != 1:
+            raise ValueError(
+                f"power_factors must be 1-D, got shape {tuple(power_factors.shape)}"
+            )
+    else:
+        power_factors = tuple(float(p) for p in power_factors)
+    n_scales = len(power_factors)
+    if n_scales == 0:
+        raise ValueError("power_factors must contain at least one value")
+    min_size = _ms_ssim_min_size(n_scales)
+    height, width = img1.shape[-2:]
+    if min(height, width) < min_size:
+        raise ValueError(
+            f"ms_ssim with {n_scales} scales needs images of at least "
+            f"{min_size}x{min_size} pixels (the coarsest scale, after "
+            f"{n_scales - 1} halvings, must keep at least 2x2 pixels), got "
+            f"{height}x{width}"
+        )
+    _warn_range(img1, img2, "MS-SSIM")
+    msssim: Tensor | None = None
+    for scale in range(n_scales):
+        last = scale == n_scales - 1
+        parts = _ssim_parts(img1, img2, luminance=last)
+        smap = parts.luminance * parts.contrast_structure if last else None
+        value = (smap if last else parts.contrast_structure).mean((-2, -1))
+        term = F.relu(value).pow(power_factors[scale])
+        msssim = term if msssim is None else msssim * term
+        if not last:
+            img1, img2 = _halve(img1, img2)
+    return msssim
+
+
+# ----------------------------------------------------------------------------------
+# NLPD
+
+
+def _blur_downsample(x: Tensor) -> Tensor:
+    """Blur with the binomial filter (reflected borders) and keep every other pixel.
+
+    Parameters
+    ----------
+    x
+        ``(1, C, H, W)``, with ``H, W >= 3``.
+
+    Returns
+    -------
+    down
+        ``(1, C, ceil(H / 2), ceil(W / 2))``.
+
+    """
+    channels = x.shape[1]
+    bank = _binomial_bank(1.0, channels, x.dtype, x.device)
+    x = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    return F.conv2d(x, bank, stride=2, groups=channels)
+
+
+def _upsample_blur(x: Tensor, height: int, width: int) -> Tensor:
+    """Upsample by 2 (zeros in between) and blur with 4 times the binomial filter.
+
+    The coarse image is first extended by one reflected pixel on each side; coarse
+    pixel ``q`` lands on fine pixel ``2 q``.
+
+    Parameters
+    ----------
+    x
+        ``(1, C, h, w)`` with ``h, w >= 2``.
+    height, width
+        Output size, ``2 h`` or ``2 h - 1`` (and likewise for the width).
+
+    Returns
+    -------
+    up
+        ``(1, C, height, width)``.
+
+    """
+    channels = x.shape[1]
+    bank = _binomial_bank(4.0, channels, x.dtype, x.device)
+    x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    # the full transposed convolution of the padded image is 2 h + 7 long and the
+    # wanted part starts at 4: padding=4 crops both ends, output_padding gives back
+    # the last sample of even-sized outputs
+    return F.conv_transpose2d(
+        x,
+        bank,
+        stride=2,
+        padding=4,
+        output_padding=(1 - height % 2, 1 - width % 2),
+        groups=channels,
+    )
+
+
+def _nlpd_min_size(n_scales: int = NLPD_N_SCALES) -> int:
+    """Smallest height and width of images for the normalized Laplacian pyramid.
+
+    The pyramid reflects 2 pixels at the border of every image it blurs down, which
+    needs at least 3 pixels; the last image blurred down is the one after
+    ``n_scales - 2`` halvings.
+
+    Parameters
+    ----------
+    n_scales
+        Number of scales of the pyramid.
+
+    Returns
+    -------
+    size
+        ``2 ** (n_scales - 1) + 1``: 33 for the 6 scales of NLPD.
+
+    Examples
+    --------
+    >>> _nlpd_min_size()
+    33
+
+    """
+    return 2 ** (n_scales - 1) + 1
+
+
+def _check_nlpd_size(height: int, width: int) -> None:
+    """Raise ``ValueError`` for images too small for the 6-scale pyramid.
+
+    Parameters
+    ----------
+    height, width
+        Image size.
+
+    Raises
+    ------
+    ValueError
+        If ``min(height, width) < _nlpd_min_size()``.
+
+    """
+    min_size = _nlpd_min_size()
+    if min(height, width) < min_size:
+        raise ValueError(
+            f"NLPD's {NLPD_N_SCALES}-scale Laplacian pyramid needs images of at "
+            f"least {min_size}x{min_size} pixels, got {height}x{width}"
+        )
+
+
+def _normalized_pyramid(x: Tensor) -> list[Tensor]:
+    """Compute the normalized Laplacian pyramid of every channel of ``(1, C, H, W)``.
+
+    Parameters
+    ----------
+    x
+        Input, already checked to be large enough.
+
+    Returns
+    -------
+    bands
+        ``NLPD_N_SCALES`` tensors ``(1, C, h_k, w_k)``, fine to coarse.
+
+    """
+    channels = x.shape[1]
+    bands = []
+    for level in range(NLPD_N_SCALES):
+        if level < NLPD_N_SCALES - 1:
+            down = _blur_downsample(x)
+            band = x - _upsample_blur(down, *x.shape[-2:])
+        else:
+            band = x
+        pool = _pooling_bank(level, channels, x.dtype, x.device)
+        pad_h, pad_w = _pooling_support(level)[2:]
+        pooled = F.conv2d(band.abs(), pool, padding=(pad_h, pad_w), groups=channels)
+        bands.append(band / (NLPD_SIGMAS[level] + pooled))
+        if level < NLPD_N_SCALES - 1:
+            x = down
+    return bands
+
+
+def normalized_laplacian_pyramid(img: Tensor) -> list[Tensor]:
+    """Compute the normalized Laplacian pyramid of Laparra et al. (2016).
+
+    A 6-scale Laplacian pyramid (binomial filter ``[1, 4, 6, 4, 1] / 16``,
+    reflected borders) whose bands are each divided by a local estimate of their
+    amplitude, ``sigma_k + (|band_k| ⋆ F_k)``, with the published pooling filters
+    ``F_k`` and constants ``sigma_k`` (see the module constants
+    ``NLPD_POOLING_TAPS`` and ``NLPD_SIGMAS``). Channels are processed like batch
+    elements.
+
+    Parameters
+    ----------
+    img
+        Image or batch of images of shape (batch, channel, height, width), at least
+        33x33 pixels.
+
+    Returns
+    -------
+    bands
+        Six tensors of shape (batch, channel, h_k, w_k), fine to coarse, with
+        ``h_0 = height`` and ``h_{k+1} = ceil(h_k / 2)``.
+
+    Raises
+    ------
+    ValueError
+        If ``img`` is not a 4-D floating-point tensor or is smaller than 33x33.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pipeline import metric
+    >>> bands = metric.normalized_laplacian_pyramid(torch.rand(1, 1, 64, 64))
+    >>> [tuple(b.shape[-2:]) for b in bands]
+    [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4), (2, 2)]
+
+    """
+    _check_images(img, img)
+    _check_nlpd_size(*img.shape[-2:])
+    batch, channel = img.shape[:2]
+    bands = _normalized_pyramid(img.reshape(1, -1, *img.shape[-2:]))
+    return [b.reshape(batch, channel, *b.shape[-2:]) for b in bands]
+
+
+def nlpd(img1: Tensor, img2: Tensor, epsilon: float = NLPD_EPSILON) -> Tensor:
+    """Compute the normalized Laplacian pyramid distance, NLPD (Laparra et al., 2016).
+
+    Both images are transformed by :func:`normalized_laplacian_pyramid` (local
+    luminance subtraction then local contrast gain control at six scales, with
+    parameters optimized for redundancy reduction on natural images); the distance
+    is the root mean squared difference of each band, averaged over the six bands,
+    which gives more weight per coefficient to the coarse bands:
+
+    ``NLPD = mean_k sqrt(mean((y1_k - y2_k)**2) + epsilon)``.
+
+    Parameters
+    ----------
+    img1
+        The first image or batch of images, of shape (batch, channel, height, width),
+        with values in ``[0, 1]`` and at least 33x33 pixels.
+    img2
+        The second image or batch of images, same shape as ``img1`` (batch and
+        channel sizes may also be 1 in one of them, to broadcast).
+    epsilon
+        Added under each square root to keep the gradient finite when the images are
+        identical, whose distance is therefore ``sqrt(epsilon)`` (``1e-5`` by
+        default).
+
+    Returns
+    -------
+    distance
+        Tensor of shape (batch, channel).
+
+    Raises
+    ------
+    ValueError
+        If the images are not 4-D, have different shapes (beyond broadcasting of
+        batch and channel) or dtypes, or are smaller than 33x33 pixels.
+
+    Warns
+    -----
+    UserWarning
+        If either image has values outside ``[0, 1]``.
+
+    References
+    ----------
+    .. [1] V. Laparra, J. Ballé, A. Berardino and E. P. Simoncelli, "Perceptual image
+       quality assessment using a normalized Laplacian pyramid", Electronic Imaging,
+       2016(16), 1-6.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from pipeline import metric
+    >>> img = torch.linspace(0, 1, 64 * 64).reshape(1, 1, 64, 64)
+    >>> metric.nlpd(img, img, epsilon=0.0)
+    tensor([[0.]])
+    >>> bool(metric.nlpd(img, 1 - img) > 1)
+    True
+
+    """
+    _check_images(img1, img2)
+    height, width = img1.shape[-2:]
+    _check_nlpd_size(height, width)
+    _warn_range(img1, img2, "NLPD")
+    if img1.requires_grad == img2.requires_grad:
+        # both images through one pyramid
+        folded, (n1, _) = _fold(img1, img2)
+        pairs = [(band[:, :n1], band[:, n1:]) for band in _normalized_pyramid(folded)]
+    else:
+        # a constant image (e.g. the reference of a MAD competition) needs no
+        # backward pass through its pyramid
+        with torch.no_grad():
+            const = img2 if img1.requires_grad else img1
+            const_bands = _normalized_pyramid(const.reshape(1, -1, height, width))
+        var = img1 if img1.requires_grad else img2
+        var_bands = _normalized_pyramid(var.reshape(1, -1, height, width))
+        pairs = list(zip(var_bands, const_bands, strict=True))
+        if img2.requires_grad:
+            pairs = [(b1, b2) for b2, b1 in pairs]
+    dists = []
+    for band1, band2 in pairs:
+        size = band1.shape[-2:]
+        y1 = band1.reshape(*img1.shape[:2], *size)
+        y2 = band2.reshape(*img2.shape[:2], *size)
+        dists.append(torch.sqrt((y1 - y2).pow(2).mean((-2, -1)) + epsilon))
+    return torch.stack(dists).mean(0)
