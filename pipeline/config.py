@@ -16,6 +16,7 @@ __all__ = [
     "MAD_METRICS",
     "ConfigError",
     "check_config",
+    "mad_metric_pair",
     "mad_runs",
     "mad_settings",
     "metamer_runs",
@@ -192,3 +193,27 @@ def mad_settings(
     settings.update({k: v for k, v in entry.items() if k in MAD_SETTING_KEYS})
     settings["minmax"] = minmax
     return settings
+
+
+def mad_metric_pair(
+    config: dict[str, Any], set_name: str, optimized: str
+) -> tuple[str, str]:
+    """Return (optimized, reference) metrics of one synthesis of a MAD set.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+    set_name
+        Name of the MAD set.
+    optimized
+        The metric the synthesis optimizes; the other one of the set is held.
+
+    Returns
+    -------
+    pair
+        The two metric names, optimized first.
+
+    """
+    first, second = config["mad"]["sets"][set_name]["metrics"]
+    return (first, second) if optimized == first else (second, first)

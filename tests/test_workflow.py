@@ -48,7 +48,22 @@ CONFIG = {
         "store_progress": 2,
         "device": "cpu",
     },
+    "mad": {
+        "max_iter": 3,
+        "store_progress": 2,
+        "device": "cpu",
+        "sets": {"camset": {"image": "camera", "metrics": ["mse", "blur"]}},
+    },
     "figures": {"formats": ["png"]},
+}
+MAD_JOBS = {
+    *(
+        ("mad", f"set=camset, optimized={o}, minmax={m}")
+        for o in ("mse", "blur")
+        for m in ("min", "max")
+    ),
+    ("render_mad_set", "set=camset"),
+    ("render_mad_trajectories", "set=camset"),
 }
 
 
@@ -115,6 +130,16 @@ def workflow(tmp_path_factory):
 
 def test_full_run_writes_stores_table_and_figures(workflow):
     results = workflow / "results"
+    for optimized in ("mse", "blur"):
+        for minmax in ("min", "max"):
+            ds = xr.open_zarr(results / "mad" / "camset" / f"{optimized}_{minmax}.zarr")
+            assert (
+                ds.attrs["optimized_metric"] == optimized
+                and ds.attrs["minmax"] == minmax
+            )
+            assert ds.sizes["iteration"] == 4
+    for figure in ("camset_set.png", "camset_trajectories.png"):
+        assert (results / "figures" / "mad" / figure).read_bytes()[:4] == b"\x89PNG"
     for model in ("blur", "square"):
         ds = xr.open_zarr(results / "metamer" / "camera" / f"{model}.zarr")
         assert list(ds["iteration"].values) == list(range(6))
@@ -126,8 +151,9 @@ def test_full_run_writes_stores_table_and_figures(workflow):
         png = results / "figures" / "metamer" / "camera" / f"{model}_status.png"
         assert png.read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(results / "summary.csv")
-    assert sorted(table["model"]) == ["blur", "square"]
-    assert set(table["iterations"]) == {5}
+    assert sorted(table["model"].dropna()) == ["blur", "square"]
+    assert (table["method"] == "mad").sum() == 4
+    assert set(table.loc[table["method"] == "metamer", "iterations"]) == {5}
     for name in ("metamer_grid.png", "metamer_losses.png"):
         assert (results / "figures" / name).stat().st_size > 1000
 
@@ -139,9 +165,8 @@ def test_second_run_has_nothing_to_do(workflow):
 def test_model_parameter_reruns_only_that_model(workflow):
     config = yaml.safe_load(yaml.safe_dump(CONFIG))
     config["models"]["blur"]["params"]["width"] = 5
-    assert planned_jobs(workflow, config) == {
-        ("build_model", "model=blur")
-    } | downstream("blur")
+    expected = {("build_model", "model=blur")} | downstream("blur") | MAD_JOBS
+    assert planned_jobs(workflow, config) == expected
     planned_jobs(workflow, CONFIG)  # restore the config file
 
 
@@ -152,6 +177,12 @@ def test_synthesis_setting_reruns_only_those_syntheses(workflow):
     config = yaml.safe_load(yaml.safe_dump(CONFIG))
     config["metamer"]["lr"] = 0.02
     assert planned_jobs(workflow, config) == downstream("blur") | downstream("square")
+
+
+def test_mad_set_setting_reruns_only_that_set(workflow):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["mad"]["sets"]["camset"]["initial_noise"] = 0.2
+    assert planned_jobs(workflow, config) == MAD_JOBS | {("aggregate", "")}
 
 
 def test_model_code_edit_reruns_only_its_model(workflow):
@@ -202,6 +233,14 @@ def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
         ),
         (lambda c: c["metamer"].update(max_iterations=3), "max_iterations"),
         (lambda c: c["metamer"].update(max_iter=0), "max_iter"),
+        (
+            lambda c: c["mad"]["sets"]["camset"].update(metrics=["mse", "mse"]),
+            "config mad.sets.camset.metrics: both metrics are 'mse'",
+        ),
+        (
+            lambda c: c["mad"]["sets"]["camset"].update(metrics=["mse", "psnr"]),
+            "unknown metric 'psnr'",
+        ),
     ],
 )
 def test_invalid_config_fails_before_any_job(tmp_path, edit, message):

@@ -171,90 +171,6 @@ def _separable_bank(
     return vertical, horizontal
 
 
-@_constant_tensor
-def _binomial_bank(
-    gain: float, channels: int, dtype: torch.dtype, device: torch.device
-) -> Tensor:
-    """Build the depthwise 5x5 binomial kernel of the Laplacian pyramid.
-
-    Parameters
-    ----------
-    gain
-        Sum of the kernel: 1 to blur before downsampling, 4 to blur after
-        upsampling (zero insertion).
-    channels
-        Number of channels (groups) of the depthwise convolution.
-    dtype, device
-        Of the kernel.
-
-    Returns
-    -------
-    bank
-        Tensor of shape ``(channels, 1, 5, 5)``, ``gain * outer(b, b)`` with
-        ``b = [1, 4, 6, 4, 1] / 16``.
-
-    """
-    taps = torch.tensor(_BINOM5, dtype=torch.float64)
-    filt = (gain * torch.outer(taps, taps)).to(dtype=dtype, device=device)
-    return filt.expand(channels, 1, 5, 5).contiguous()
-
-
-def _pooling_support(level: int) -> tuple[int, int, int, int]:
-    """Rows and columns of the 5x5 pooling filter of a level that hold its taps.
-
-    Parameters
-    ----------
-    level
-        Pyramid level.
-
-    Returns
-    -------
-    support
-        ``(half_height, half_width)`` of the smallest centered window holding the
-        nonzero taps, followed by the same as padding for ``conv2d``: rows
-        ``2 - half_height .. 2 + half_height`` and likewise for the columns.
-
-    """
-    taps = NLPD_POOLING_TAPS[level]
-    half_h = max(abs(r - 2) for r, _ in taps)
-    half_w = max(abs(c - 2) for _, c in taps)
-    return half_h, half_w, half_h, half_w
-
-
-@_constant_tensor
-def _pooling_bank(
-    level: int, channels: int, dtype: torch.dtype, device: torch.device
-) -> Tensor:
-    """Build the depthwise divisive-normalization pooling kernel of a level.
-
-    The published 5x5 filter is cropped to the centered window holding its nonzero
-    taps (3x5, 3x3 or 1x3), which gives the same zero-padded correlation with less
-    work.
-
-    Parameters
-    ----------
-    level
-        Pyramid level, 0 (finest) to ``NLPD_N_SCALES - 1``.
-    channels
-        Number of channels (groups) of the depthwise convolution.
-    dtype, device
-        Of the kernel.
-
-    Returns
-    -------
-    bank
-        Tensor of shape ``(channels, 1, 2 * half_height + 1, 2 * half_width + 1)``,
-        see ``_pooling_support``.
-
-    """
-    half_h, half_w, _, _ = _pooling_support(level)
-    filt = torch.zeros(2 * half_h + 1, 2 * half_w + 1, dtype=torch.float64)
-    for (row, col), weight in NLPD_POOLING_TAPS[level].items():
-        filt[row - 2 + half_h, col - 2 + half_w] = weight
-    filt = filt.to(dtype=dtype, device=device)
-    return filt.expand(channels, 1, *filt.shape).contiguous()
-
-
 def _separable_filter(x: Tensor, taps: tuple[float, ...]) -> Tensor:
     """Correlate each channel of ``(1, C, H, W)`` with a separable filter, no padding.
 
@@ -697,6 +613,200 @@ def ms_ssim(
 # NLPD
 
 
+Taps = tuple[tuple[tuple[int, int], float], ...]
+
+
+class _Kernel(NamedTuple):
+    """A sparse correlation kernel: ``((row, col), weight)`` taps and its size."""
+
+    taps: Taps
+    size: tuple[int, int]
+
+
+def _kernel(taps: dict[tuple[int, int], float], size: tuple[int, int]) -> _Kernel:
+    """Build a ``_Kernel`` from a ``{(row, col): weight}`` dict.
+
+    Parameters
+    ----------
+    taps
+        Nonzero taps.
+    size
+        ``(height, width)`` of the kernel.
+
+    Returns
+    -------
+    kernel
+        The kernel.
+
+    """
+    return _Kernel(tuple(taps.items()), size)
+
+
+_DOWN_V = _kernel({(i, 0): t for i, t in enumerate(_BINOM5)}, (5, 1))
+_DOWN_H = _kernel({(0, i): t for i, t in enumerate(_BINOM5)}, (1, 5))
+_UP_V = _kernel({(i, 0): 2 * t for i, t in enumerate(_BINOM5)}, (5, 1))
+_UP_H = _kernel({(0, i): 2 * t for i, t in enumerate(_BINOM5)}, (1, 5))
+_POOLING = tuple(_kernel(taps, (5, 5)) for taps in NLPD_POOLING_TAPS)
+
+
+def _correlate_out_size(
+    in_size: Sequence[int], kernel: _Kernel, stride: tuple[int, int]
+) -> tuple[int, int]:
+    """Output height and width of a valid strided correlation.
+
+    Parameters
+    ----------
+    in_size
+        Input ``(height, width)``.
+    kernel
+        The kernel.
+    stride
+        ``(stride_h, stride_w)``.
+
+    Returns
+    -------
+    out_size
+        ``((height - kh) // stride_h + 1, (width - kw) // stride_w + 1)``.
+
+    """
+    (kh, kw), (sh, sw) = kernel.size, stride
+    return (in_size[0] - kh) // sh + 1, (in_size[1] - kw) // sw + 1
+
+
+def _tap_view(
+    x: Tensor, tap: tuple[int, int], stride: tuple[int, int], out_size: Sequence[int]
+) -> Tensor:
+    """Strided view of ``x`` that one tap of a correlation multiplies.
+
+    Parameters
+    ----------
+    x
+        Input, ``(..., H, W)``.
+    tap
+        ``(row, col)`` offset of the tap.
+    stride
+        ``(stride_h, stride_w)``.
+    out_size
+        Output ``(height, width)``.
+
+    Returns
+    -------
+    view
+        ``x[..., row::stride_h, col::stride_w]`` cut to ``out_size``.
+
+    """
+    (r, c), (sh, sw), (h, w) = tap, stride, out_size
+    return x[..., r : r + sh * (h - 1) + 1 : sh, c : c + sw * (w - 1) + 1 : sw]
+
+
+def _correlate_impl(x: Tensor, kernel: _Kernel, stride: tuple[int, int]) -> Tensor:
+    """Correlate the last two dims with sparse taps, valid and strided (no autograd).
+
+    Parameters
+    ----------
+    x
+        Input, ``(..., H, W)``.
+    kernel
+        Sparse kernel.
+    stride
+        ``(stride_h, stride_w)``.
+
+    Returns
+    -------
+    y
+        ``y[..., i, j] = sum(w * x[..., r + stride_h * i, c + stride_w * j])``.
+
+    """
+    out_size = _correlate_out_size(x.shape[-2:], kernel, stride)
+    (tap, weight), *rest = kernel.taps
+    out = _tap_view(x, tap, stride, out_size) * weight
+    for tap, weight in rest:
+        out.add_(_tap_view(x, tap, stride, out_size), alpha=weight)
+    return out
+
+
+def _correlate_adjoint_impl(
+    y: Tensor, kernel: _Kernel, stride: tuple[int, int], in_size: Sequence[int]
+) -> Tensor:
+    """Adjoint of ``_correlate_impl``: scatter-add ``w * y`` at every tap (no autograd).
+
+    Parameters
+    ----------
+    y
+        Output-shaped tensor, ``(..., h, w)``.
+    kernel
+        Sparse kernel.
+    stride
+        ``(stride_h, stride_w)``.
+    in_size
+        ``(H, W)`` of the correlation's input, the shape returned here.
+
+    Returns
+    -------
+    x
+        ``(..., H, W)``; for stride 2 this is upsampling by zero insertion followed
+        by a blur.
+
+    """
+    x = y.new_zeros(*y.shape[:-2], *in_size)
+    out_size = y.shape[-2:]
+    for tap, weight in kernel.taps:
+        _tap_view(x, tap, stride, out_size).add_(y, alpha=weight)
+    return x
+
+
+class _Correlate(torch.autograd.Function):
+    """Valid strided correlation with sparse taps; its derivative is the adjoint."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, kernel: _Kernel, stride: tuple[int, int]) -> Tensor:
+        return _correlate_impl(x, kernel, stride)
+
+    @staticmethod
+    def setup_context(ctx: object, inputs: tuple, output: Tensor) -> None:
+        x, kernel, stride = inputs
+        ctx.kernel, ctx.stride, ctx.in_size = kernel, stride, tuple(x.shape[-2:])
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> tuple[Tensor, None, None]:
+        return (
+            _CorrelateAdjoint.apply(grad, ctx.kernel, ctx.stride, ctx.in_size),
+            None,
+            None,
+        )
+
+    @staticmethod
+    def jvp(ctx: object, x_t: Tensor, *_: object) -> Tensor:
+        return _correlate_impl(x_t, ctx.kernel, ctx.stride)
+
+
+class _CorrelateAdjoint(torch.autograd.Function):
+    """Adjoint (transpose) of ``_Correlate``; its derivative is ``_Correlate``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        y: Tensor, kernel: _Kernel, stride: tuple[int, int], in_size: tuple[int, int]
+    ) -> Tensor:
+        return _correlate_adjoint_impl(y, kernel, stride, in_size)
+
+    @staticmethod
+    def setup_context(ctx: object, inputs: tuple, output: Tensor) -> None:
+        _, kernel, stride, in_size = inputs
+        ctx.kernel, ctx.stride, ctx.in_size = kernel, stride, in_size
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        return _Correlate.apply(grad, ctx.kernel, ctx.stride), None, None, None
+
+    @staticmethod
+    def jvp(ctx: object, y_t: Tensor, *_: object) -> Tensor:
+        return _correlate_adjoint_impl(y_t, ctx.kernel, ctx.stride, ctx.in_size)
+
+
 def _blur_downsample(x: Tensor) -> Tensor:
     """Blur with the binomial filter (reflected borders) and keep every other pixel.
 
@@ -711,17 +821,17 @@ def _blur_downsample(x: Tensor) -> Tensor:
         ``(1, C, ceil(H / 2), ceil(W / 2))``.
 
     """
-    channels = x.shape[1]
-    bank = _binomial_bank(1.0, channels, x.dtype, x.device)
     x = F.pad(x, (2, 2, 2, 2), mode="reflect")
-    return F.conv2d(x, bank, stride=2, groups=channels)
+    x = _Correlate.apply(x, _DOWN_V, (2, 1))
+    return _Correlate.apply(x, _DOWN_H, (1, 2))
 
 
 def _upsample_blur(x: Tensor, height: int, width: int) -> Tensor:
     """Upsample by 2 (zeros in between) and blur with 4 times the binomial filter.
 
     The coarse image is first extended by one reflected pixel on each side; coarse
-    pixel ``q`` lands on fine pixel ``2 q``.
+    pixel ``q`` then lands on fine pixel ``2 q``. This is the adjoint of
+    ``_blur_downsample``'s strided correlation, times 4.
 
     Parameters
     ----------
@@ -736,20 +846,14 @@ def _upsample_blur(x: Tensor, height: int, width: int) -> Tensor:
         ``(1, C, height, width)``.
 
     """
-    channels = x.shape[1]
-    bank = _binomial_bank(4.0, channels, x.dtype, x.device)
+    h, w = x.shape[-2:]
     x = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    # the full transposed convolution of the padded image is 2 h + 7 long and the
-    # wanted part starts at 4: padding=4 crops both ends, output_padding gives back
-    # the last sample of even-sized outputs
-    return F.conv_transpose2d(
-        x,
-        bank,
-        stride=2,
-        padding=4,
-        output_padding=(1 - height % 2, 1 - width % 2),
-        groups=channels,
-    )
+    # the adjoint of a 5-tap stride-2 correlation of the padded image is
+    # 2 (n + 2) + 3 long and the wanted part starts at 4
+    x = _CorrelateAdjoint.apply(x, _UP_H, (1, 2), (h + 2, 2 * w + 7))
+    x = x[..., 4 : 4 + width]
+    x = _CorrelateAdjoint.apply(x, _UP_V, (2, 1), (2 * h + 7, width))
+    return x[..., 4 : 4 + height, :]
 
 
 def _nlpd_min_size(n_scales: int = NLPD_N_SCALES) -> int:
@@ -814,7 +918,6 @@ def _normalized_pyramid(x: Tensor) -> list[Tensor]:
         ``NLPD_N_SCALES`` tensors ``(1, C, h_k, w_k)``, fine to coarse.
 
     """
-    channels = x.shape[1]
     bands = []
     for level in range(NLPD_N_SCALES):
         if level < NLPD_N_SCALES - 1:
@@ -822,9 +925,10 @@ def _normalized_pyramid(x: Tensor) -> list[Tensor]:
             band = x - _upsample_blur(down, *x.shape[-2:])
         else:
             band = x
-        pool = _pooling_bank(level, channels, x.dtype, x.device)
-        pad_h, pad_w = _pooling_support(level)[2:]
-        pooled = F.conv2d(band.abs(), pool, padding=(pad_h, pad_w), groups=channels)
+        # zero-padded 5x5 correlation with the (sparse) pooling filter
+        pooled = _Correlate.apply(
+            F.pad(band.abs(), (2, 2, 2, 2)), _POOLING[level], (1, 1)
+        )
         bands.append(band / (NLPD_SIGMAS[level] + pooled))
         if level < NLPD_N_SCALES - 1:
             x = down

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from pipeline.config import (
     MAD_METRICS,
     check_config,
+    mad_metric_pair,
     mad_runs,
     mad_settings,
     metamer_runs,
@@ -44,8 +45,8 @@ def cli_options(settings):
 
 
 def code(entry_point):
-    """Fingerprint of the code a rule runs ("module:function"): a change to it (not
-    to comments or docstrings) reruns the rule."""
+    """Fingerprint of a stage entry point given as "module" + ":" + "function".
+    Any change to that code (not to comments or docstrings) reruns its jobs."""
     return code_fingerprint(f"pipeline.stages.{entry_point}")
 
 

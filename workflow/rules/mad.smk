@@ -1,14 +1,8 @@
-def mad_metrics(wc):
-    """(optimized, reference) metric names of one MAD synthesis."""
-    first, second = config["mad"]["sets"][wc.set]["metrics"]
-    return (first, second) if wc.optimized == first else (second, first)
-
-
 rule mad:
     input:
         image=lambda wc: f"{RESULTS}/images/{config['mad']['sets'][wc.set]['image']}.zarr",
         models=lambda wc: [
-            metric_argument(m) for m in mad_metrics(wc) if m not in MAD_METRICS
+            metric_argument(m) for m in mad_metric_pair(config, wc.set, wc.optimized) if m not in MAD_METRICS
         ],
     output:
         directory(f"{RESULTS}/mad/{{set}}/{{optimized}}_{{minmax}}.zarr"),
@@ -16,8 +10,8 @@ rule mad:
         options=lambda wc: cli_options(
             {
                 **mad_settings(config, wc.set, wc.optimized, wc.minmax),
-                "optimized_metric": metric_argument(mad_metrics(wc)[0]),
-                "reference_metric": metric_argument(mad_metrics(wc)[1]),
+                "optimized_metric": metric_argument(mad_metric_pair(config, wc.set, wc.optimized)[0]),
+                "reference_metric": metric_argument(mad_metric_pair(config, wc.set, wc.optimized)[1]),
             }
         ),
         code=code("mad:synthesize_mad"),
