@@ -1,0 +1,71 @@
+"""MAD competition step with its history streamed vs. the two metrics' forward+backward.
+
+mse vs ssim at 256x256 (optimizing mse, holding ssim). Prints ratios measured in this
+one run, interleaved so drifts of a shared machine favour neither side. Usage:
+    python benchmarks/bench_mad.py [--size 256]
+"""
+
+import argparse
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+import zarr
+from bench_synthesis import CALLS, interleaved_medians
+
+import pipeline as po
+from pipeline.store import HistoryWriter
+
+
+def mse(x, y):
+    return po.metric.mse(x, y).mean()
+
+
+def dssim(x, y):
+    return 1 - po.metric.ssim(x, y).mean()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--store-progress", type=int, default=10)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="Image range falls outside")
+    torch.manual_seed(0)
+    image = po.data.camera(size=args.size)
+    x = (image + 0.1 * torch.randn_like(image)).requires_grad_(True)
+
+    def bare():
+        (mse(image, x) + dssim(image, x)).backward()
+
+    with tempfile.TemporaryDirectory() as directory:
+        mad = po.MADCompetition(image, mse, dssim, "max", metric_tradeoff_lambda=1e4)
+        mad.setup(0.1)
+        path = Path(directory) / "mad.zarr"
+        zarr.open_group(str(path), mode="w")
+        writer = HistoryWriter(path, "saved_mad_image")
+
+        def ours():
+            mad.synthesize(
+                CALLS,
+                store_progress=args.store_progress,
+                stop_criterion=0,
+                on_iteration=writer,
+                keep_history=False,
+                progress=False,
+            )
+
+        times = interleaved_medians(
+            {"bare": bare, "ours": ours}, calls={"bare": CALLS, "ours": 1}
+        )
+    step = times["ours"] / CALLS
+    print(
+        f"MAD mse vs ssim {args.size}x{args.size}: streamed step {step * 1e3:.2f} ms; "
+        f"both metrics forward+backward {times['bare'] * 1e3:.2f} ms "
+        f"(ratio {step / times['bare']:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
