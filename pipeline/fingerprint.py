@@ -17,6 +17,8 @@ import ast
 import functools
 import hashlib
 import importlib.util
+import json
+import os
 from pathlib import Path
 
 __all__ = ["code_dependencies", "code_fingerprint"]
@@ -223,13 +225,39 @@ def code_dependencies(target: str) -> dict[str, str]:
     return found
 
 
-def code_fingerprint(target: str) -> str:
+def _file_stamps(keys: list[str]) -> dict[str, list[int]]:
+    """(mtime_ns, size) of the source files defining ``module:name`` keys."""
+    stamps = {}
+    for module in {key.partition(":")[0] for key in keys}:
+        path = _find_source(module)
+        if path is not None:
+            stat = path.stat()
+            stamps[str(path)] = [stat.st_mtime_ns, stat.st_size]
+    return stamps
+
+
+def _stamps_unchanged(stamps: dict[str, list[int]]) -> bool:
+    try:
+        return all(
+            [(stat := Path(path).stat()).st_mtime_ns, stat.st_size] == stamp
+            for path, stamp in stamps.items()
+        )
+    except OSError:
+        return False
+
+
+def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
     """Fingerprint of a function or class and everything of its package it uses.
 
     Parameters
     ----------
     target
         ``"package.module:Name"``.
+    cache_file
+        Optional JSON file remembering fingerprints with the modification times and
+        sizes of the source files they were read from; an entry whose files are all
+        unchanged is reused without parsing anything (this keeps ``snakemake -n``
+        fast). It is rewritten atomically when an entry changes.
 
     Returns
     -------
@@ -243,7 +271,28 @@ def code_fingerprint(target: str) -> str:
     16
 
     """
+    cache: dict[str, dict] = {}
+    if cache_file is not None:
+        try:
+            cache = json.loads(Path(cache_file).read_text())
+        except (OSError, ValueError):
+            cache = {}
+        entry = cache.get(target)
+        if isinstance(entry, dict) and _stamps_unchanged(entry.get("files", {})):
+            return entry["fingerprint"]
+    dependencies = code_dependencies(target)
     digest = hashlib.sha256()
-    for key, dump in sorted(code_dependencies(target).items()):
+    for key, dump in sorted(dependencies.items()):
         digest.update(f"{key}\n{dump}\n".encode())
-    return digest.hexdigest()[:16]
+    fingerprint = digest.hexdigest()[:16]
+    if cache_file is not None:
+        cache[target] = {
+            "fingerprint": fingerprint,
+            "files": _file_stamps(list(dependencies)),
+        }
+        path = Path(cache_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(cache, sort_keys=True))
+        os.replace(temporary, path)
+    return fingerprint

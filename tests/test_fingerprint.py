@@ -100,3 +100,24 @@ def test_imports_inside_functions_are_followed():
         "pipeline.store.history:HistoryWriter",
     ):
         assert key in used
+
+
+def test_cache_reuses_unchanged_files_and_notices_edits(package, tmp_path, monkeypatch):
+    import pipeline.fingerprint as fingerprint
+
+    cache = tmp_path / "cache.json"
+    first = code_fingerprint("fpkg.models:B", cache)
+    assert "fpkg.models:B" in cache.read_text()
+
+    def fail(target):
+        raise AssertionError("parsed again although nothing changed")
+
+    original = fingerprint.code_dependencies
+    monkeypatch.setattr(fingerprint, "code_dependencies", fail)
+    assert code_fingerprint("fpkg.models:B", cache) == first
+    monkeypatch.setattr(fingerprint, "code_dependencies", original)
+    models = package / "models.py"
+    models.write_text(models.read_text().replace("return x\n", "return -x\n"))
+    for memo in (_find_source, _load, _definition):
+        memo.cache_clear()
+    assert code_fingerprint("fpkg.models:B", cache) != first

@@ -20,6 +20,8 @@ validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
 RESULTS = config["results"]
+# reuses code fingerprints while their source files are unchanged (fast dry runs)
+FINGERPRINT_CACHE = ".snakemake/pipeline_code_fingerprints.json"
 FIGURE_FORMATS = config["figures"]["formats"]
 
 
@@ -47,13 +49,14 @@ def cli_options(settings):
 def code(entry_point):
     """Fingerprint of a stage entry point given as "module" + ":" + "function".
     Any change to that code (not to comments or docstrings) reruns its jobs."""
-    return code_fingerprint(f"pipeline.stages.{entry_point}")
+    return code_fingerprint(f"pipeline.stages.{entry_point}", FINGERPRINT_CACHE)
 
 
 def model_code(model):
     """Fingerprint of a model's code: a pipeline.models name or module:Class."""
     name = config["models"][model]["class"]
-    return code_fingerprint(name if ":" in name else f"pipeline.models:{name}")
+    target = name if ":" in name else f"pipeline.models:{name}"
+    return code_fingerprint(target, FINGERPRINT_CACHE)
 
 
 def figure_paths(stem):
