@@ -5,7 +5,13 @@ import textwrap
 
 import pytest
 
-from pipeline.fingerprint import _definition, _find_source, _load, code_fingerprint
+from pipeline.fingerprint import (
+    _definition,
+    _find_source,
+    _load,
+    _package_directory,
+    code_fingerprint,
+)
 
 SOURCE = '''
 """A package of models."""
@@ -39,13 +45,13 @@ def package(tmp_path, monkeypatch):
     (root / "helpers.py").write_text("def scale(x):\n    return 2 * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield root
-    for cache in (_find_source, _load, _definition):
+    for cache in (_package_directory, _find_source, _load, _definition):
         cache.cache_clear()
     sys.modules.pop("fpkg", None)
 
 
 def fingerprints():
-    for cache in (_find_source, _load, _definition):
+    for cache in (_package_directory, _find_source, _load, _definition):
         cache.cache_clear()
     return code_fingerprint("fpkg.models:A"), code_fingerprint("fpkg.models:B")
 
@@ -118,6 +124,6 @@ def test_cache_reuses_unchanged_files_and_notices_edits(package, tmp_path, monke
     monkeypatch.setattr(fingerprint, "code_dependencies", original)
     models = package / "models.py"
     models.write_text(models.read_text().replace("return x\n", "return -x\n"))
-    for memo in (_find_source, _load, _definition):
+    for memo in (_package_directory, _find_source, _load, _definition):
         memo.cache_clear()
     assert code_fingerprint("fpkg.models:B", cache) != first
