@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (relative to this package)
 _LAZY_ATTRIBUTES = {
+    "Eigendistortion": ".synthesis.eigendistortion",
     "MADCompetition": ".synthesis.mad_competition",
     "Metamer": ".synthesis.metamer",
     "remove_grad": ".tensors",

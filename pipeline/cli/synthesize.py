@@ -186,3 +186,86 @@ def mad(
         progress=not quiet,
     )
     click.echo(f"wrote {out_store}")
+
+
+@synthesize.command("eigendistortion")
+@click.argument("image_store", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("out_store", type=click.Path(path_type=Path))
+@click.option(
+    "--method",
+    type=click.Choice(["exact", "power", "randomized_svd"]),
+    default="power",
+    show_default=True,
+    help="Eigensolver.",
+)
+@click.option(
+    "--k",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Eigendistortions per end (power) or in all (randomized_svd).",
+)
+@click.option(
+    "--max-iter",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Maximum power iterations per end.",
+)
+@click.option(
+    "--p",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Oversampling of randomized SVD.",
+)
+@click.option(
+    "--q",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Power iterations of randomized SVD.",
+)
+@click.option(
+    "--stop-criterion",
+    type=float,
+    default=1e-7,
+    show_default=True,
+    help="Stop the power method when the eigenvalue estimates change less.",
+)
+@seed_option
+@device_option
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64"]),
+    default="float32",
+    show_default=True,
+    help="Floating point precision.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@overwrite_option
+@stage_command
+def eigendistortion(
+    image_store: Path,
+    model: Path,
+    out_store: Path,
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> None:
+    """Compute eigendistortions of IMAGE_STORE under MODEL into OUT_STORE."""
+    from ..stages.eigendistortion import (
+        EigendistortionSettings,
+        synthesize_eigendistortion,
+    )
+
+    synthesize_eigendistortion(
+        image_store,
+        model,
+        out_store,
+        EigendistortionSettings(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    click.echo(f"wrote {out_store}")

@@ -8,6 +8,11 @@ to run again.
 
 from ._history import SynthesisHistory, as_history
 from .display import imshow, plot_representation
+from .eigendistortion import (
+    display_eigendistortion,
+    display_eigendistortion_all,
+    eigendistortion_arrays,
+)
 from .mad import mad_image_set, mad_metric_trajectories
 from .metamer import metamer_representation_error
 from .synthesis import (
@@ -21,6 +26,9 @@ from .synthesis import (
 __all__ = [
     "SynthesisHistory",
     "as_history",
+    "display_eigendistortion",
+    "display_eigendistortion_all",
+    "eigendistortion_arrays",
     "imshow",
     "mad_image_set",
     "mad_metric_trajectories",

@@ -31,7 +31,8 @@ class HistoryWriter:
     path
         The zarr group to write into (created if missing).
     image_name
-        Name of the stored image array, e.g. ``"saved_metamer"``.
+        Name of the stored image array, e.g. ``"saved_metamer"`` (None: records
+        carry no images).
     image_dims
         Dimension names of one stored image, e.g. ``("batch", "channel", "y", "x")``.
     chunk_iterations
@@ -48,7 +49,7 @@ class HistoryWriter:
     def __init__(
         self,
         path: str | Path,
-        image_name: str,
+        image_name: str | None = None,
         image_dims: tuple[str, ...] = ("batch", "channel", "y", "x"),
         chunk_iterations: int = 1000,
         chunk_images: int = 16,
@@ -200,13 +201,29 @@ class HistoryWriter:
                 array.append(row)
         self._images.append(final_image.detach())
         self._saved_iterations.append(n)
+        self._write_coordinate(n + 1)
+        return n
+
+    def close(self) -> int:
+        """Flush everything, with no final state (for methods without one).
+
+        Returns
+        -------
+        n_iterations
+            Number of iterations written.
+
+        """
+        self._flush_values()
+        self._write_coordinate(self._n_written)
+        return self._n_written
+
+    def _write_coordinate(self, length: int) -> None:
         self._flush_images()
         coordinate = self._group.create_array(
             "iteration",
-            shape=(n + 1,),
-            chunks=(max(n + 1, 1),),
+            shape=(length,),
+            chunks=(max(length, 1),),
             dtype="int64",
             dimension_names=["iteration"],
         )
-        coordinate[:] = np.arange(n + 1)
-        return n
+        coordinate[:] = np.arange(length)

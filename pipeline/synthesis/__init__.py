@@ -6,10 +6,12 @@ from .base import (
     SynthesisDivergedError,
     SynthesisLoadError,
 )
+from .eigendistortion import Eigendistortion
 from .mad_competition import MADCompetition
 from .metamer import Metamer
 
 __all__ = [
+    "Eigendistortion",
     "IterationRecord",
     "MADCompetition",
     "Metamer",
