@@ -9,6 +9,7 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/metamer.smk"
 include: "workflow/rules/mad.smk"
+include: "workflow/rules/eigendistortion.smk"
 include: "workflow/rules/summary.smk"
 
 
@@ -18,3 +19,4 @@ rule all:
         SUMMARY,
         METAMER_FIGURES,
         MAD_FIGURES,
+        EIGENDISTORTION_FIGURES,

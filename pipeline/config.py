@@ -16,6 +16,8 @@ __all__ = [
     "MAD_METRICS",
     "ConfigError",
     "check_config",
+    "eigendistortion_runs",
+    "eigendistortion_settings",
     "mad_metric_pair",
     "mad_runs",
     "mad_settings",
@@ -38,6 +40,17 @@ OPTIMIZATION_KEYS = (
 )
 METAMER_SETTING_KEYS = (*OPTIMIZATION_KEYS, "loss")
 MAD_SETTING_KEYS = (*OPTIMIZATION_KEYS, "initial_noise", "metric_tradeoff_lambda")
+EIGENDISTORTION_SETTING_KEYS = (
+    "device",
+    "dtype",
+    "k",
+    "max_iter",
+    "method",
+    "p",
+    "q",
+    "seed",
+    "stop_criterion",
+)
 # metrics MAD competition knows by name (see pipeline.stages.mad); others are models
 MAD_METRICS = ("mse", "ssim", "ms_ssim", "nlpd")
 
@@ -79,6 +92,10 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config metamer.overrides.{model}: {model!r} is not in metamer.models"
             )
+    eigen = config.get("eigendistortion", {})
+    key = "eigendistortion"
+    _check_names(f"{key}.images", eigen.get("images", []), config["images"], "image")
+    _check_names(f"{key}.models", eigen.get("models", []), config["models"], "model")
     for name, entry in config.get("mad", {}).get("sets", {}).items():
         key = f"mad.sets.{name}"
         _check_names(f"{key}.image", [entry["image"]], config["images"], "image")
@@ -217,3 +234,41 @@ def mad_metric_pair(
     """
     first, second = config["mad"]["sets"][set_name]["metrics"]
     return (first, second) if optimized == first else (second, first)
+
+
+def eigendistortion_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(image, model) pairs of every eigendistortion synthesis.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+
+    Returns
+    -------
+    runs
+        Sorted pairs.
+
+    """
+    section = config.get("eigendistortion", {})
+    return sorted(
+        (i, m) for i in section.get("images", []) for m in section.get("models", [])
+    )
+
+
+def eigendistortion_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings of the eigendistortion syntheses.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+
+    Returns
+    -------
+    settings
+        Mapping of CLI option names (underscored) to values.
+
+    """
+    section = config["eigendistortion"]
+    return {key: section[key] for key in EIGENDISTORTION_SETTING_KEYS}

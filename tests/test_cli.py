@@ -378,3 +378,57 @@ def test_mad_bad_metrics(tmp_path, image_store, metrics, message):
     )
     assert result.exit_code == 1 and message in result.output
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_eigendistortion_store_render_and_summary(tmp_path, image_store, model):
+    out = tmp_path / "eig.zarr"
+    result = invoke(
+        "synthesize",
+        "eigendistortion",
+        image_store,
+        model,
+        out,
+        "--k",
+        2,
+        "--max-iter",
+        5,
+        "--device",
+        "cpu",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    ds = xr.open_zarr(out)
+    assert list(ds["eigenindex"].values) == [0, 1, 254, 255]
+    assert ds["eigendistortions"].dims == ("eigenindex", "channel", "y", "x")
+    assert ds["eigenvalue_estimates"].dims == ("iteration", "estimate")
+    assert ds.sizes["iteration"] == 10 and list(ds["phase"].values) == [0] * 5 + [1] * 5
+    assert ds["eigenvalues"].values[0] >= ds["eigenvalues"].values[-1]
+    png = tmp_path / "eig.png"
+    assert invoke("render", "eigendistortions", out, "--out", png).exit_code == 0
+    table = tmp_path / "summary.csv"
+    assert invoke("aggregate", out, "--out", table).exit_code == 0
+    import pandas as pd
+
+    row = pd.read_csv(table).iloc[0]
+    assert row["eigenvalue_ratio"] == pytest.approx(
+        row["top_eigenvalue"] / row["bottom_eigenvalue"]
+    )
+
+
+def test_exact_eigendistortion_refuses_large_images(tmp_path, model):
+    big = tmp_path / "big.zarr"
+    assert invoke("prepare-images", "camera", big, "--size", 80).exit_code == 0
+    result = CliRunner().invoke(
+        main,
+        [
+            "synthesize",
+            "eigendistortion",
+            str(big),
+            str(model),
+            str(tmp_path / "e.zarr"),
+            "--method",
+            "exact",
+        ],
+    )
+    assert result.exit_code == 1 and "at most 4096 pixels" in result.output
+    assert not (tmp_path / "e.zarr").exists()

@@ -54,6 +54,12 @@ CONFIG = {
         "device": "cpu",
         "sets": {"camset": {"image": "camera", "metrics": ["mse", "blur"]}},
     },
+    "eigendistortion": {
+        "images": ["camera"],
+        "models": ["blur", "square"],
+        "max_iter": 3,
+        "device": "cpu",
+    },
     "figures": {"formats": ["png"]},
 }
 MAD_JOBS = {
@@ -110,6 +116,13 @@ def planned_jobs(workdir, config=None):
     return jobs
 
 
+def eigendistortion_jobs(model):
+    return {
+        ("eigendistortion", f"image=camera, model={model}"),
+        ("render_eigendistortions", "image=camera"),
+    }
+
+
 def downstream(model):
     return {
         ("metamer", f"image=camera, model={model}"),
@@ -138,6 +151,11 @@ def test_full_run_writes_stores_table_and_figures(workflow):
                 and ds.attrs["minmax"] == minmax
             )
             assert ds.sizes["iteration"] == 4
+    eig = xr.open_zarr(results / "eigendistortion" / "camera" / "blur.zarr")
+    assert list(eig["eigenindex"].values) == [0, 255]
+    assert (
+        results / "figures" / "eigendistortion" / "camera.png"
+    ).stat().st_size > 1000
     for figure in ("camset_set.png", "camset_trajectories.png"):
         assert (results / "figures" / "mad" / figure).read_bytes()[:4] == b"\x89PNG"
     for model in ("blur", "square"):
@@ -151,8 +169,10 @@ def test_full_run_writes_stores_table_and_figures(workflow):
         png = results / "figures" / "metamer" / "camera" / f"{model}_status.png"
         assert png.read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(results / "summary.csv")
-    assert sorted(table["model"].dropna()) == ["blur", "square"]
+    metamers = table[table["method"] == "metamer"]
+    assert sorted(metamers["model"]) == ["blur", "square"]
     assert (table["method"] == "mad").sum() == 4
+    assert (table["method"] == "eigendistortion").sum() == 2
     assert set(table.loc[table["method"] == "metamer", "iterations"]) == {5}
     for name in ("metamer_grid.png", "metamer_losses.png"):
         assert (results / "figures" / name).stat().st_size > 1000
@@ -165,7 +185,12 @@ def test_second_run_has_nothing_to_do(workflow):
 def test_model_parameter_reruns_only_that_model(workflow):
     config = yaml.safe_load(yaml.safe_dump(CONFIG))
     config["models"]["blur"]["params"]["width"] = 5
-    expected = {("build_model", "model=blur")} | downstream("blur") | MAD_JOBS
+    expected = (
+        {("build_model", "model=blur")}
+        | downstream("blur")
+        | eigendistortion_jobs("blur")
+        | MAD_JOBS
+    )
     assert planned_jobs(workflow, config) == expected
     planned_jobs(workflow, CONFIG)  # restore the config file
 
@@ -179,6 +204,13 @@ def test_synthesis_setting_reruns_only_those_syntheses(workflow):
     assert planned_jobs(workflow, config) == downstream("blur") | downstream("square")
 
 
+def test_eigendistortion_setting_reruns_only_eigendistortions(workflow):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["eigendistortion"]["k"] = 2
+    expected = eigendistortion_jobs("blur") | eigendistortion_jobs("square")
+    assert planned_jobs(workflow, config) == expected | {("aggregate", "")}
+
+
 def test_mad_set_setting_reruns_only_that_set(workflow):
     config = yaml.safe_load(yaml.safe_dump(CONFIG))
     config["mad"]["sets"]["camset"]["initial_noise"] = 0.2
@@ -189,9 +221,10 @@ def test_model_code_edit_reruns_only_its_model(workflow):
     source = workflow / "tinymodels.py"
     try:
         source.write_text(MODELS.replace("return x**2", "return x**3"))
-        assert planned_jobs(workflow, CONFIG) == {
-            ("build_model", "model=square")
-        } | downstream("square")
+        expected = {("build_model", "model=square")} | downstream("square")
+        assert planned_jobs(workflow, CONFIG) == expected | eigendistortion_jobs(
+            "square"
+        )
         source.write_text(
             MODELS.replace("return x**2", "return x**2  # squared, as before")
         )

@@ -87,3 +87,17 @@ def mad_trajectories(
     from ..stages.render import render_mad_trajectories
 
     render_mad_trajectories(stores, outs, overwrite)
+
+
+@render.command("eigendistortions")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def eigendistortions(
+    stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool
+) -> None:
+    """Draw the top and bottom eigendistortions of STORES, one row per model."""
+    from ..stages.render import render_eigendistortions
+
+    render_eigendistortions(stores, outs, overwrite)

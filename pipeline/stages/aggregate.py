@@ -23,6 +23,35 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a, dtype=np.float64) - b) ** 2)))
 
 
+def _parameter_columns(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f"param_{key}": json.dumps(value) if isinstance(value, list | dict) else value
+        for key, value in sorted(attrs.get("parameters", {}).items())
+    }
+
+
+def _eigendistortion_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
+    """Top and bottom eigenvalues of an eigendistortion store, and their ratio."""
+    attrs = dataset.attrs
+    values = dataset["eigenvalues"].values
+    return {
+        "store": str(store),
+        "method": "eigendistortion",
+        "image": attrs.get("image_name"),
+        "model": attrs.get("model_name"),
+        "model_class": attrs.get("model_class"),
+        "iterations": int(attrs.get("n_iterations", 0)),
+        "top_eigenvalue": float(values[0]),
+        "bottom_eigenvalue": float(values[-1]),
+        "eigenvalue_ratio": float(values[0] / values[-1])
+        if values[-1] != 0
+        else np.inf,
+        "wall_time_s": float(attrs.get("wall_time_s", np.nan)),
+        "device": attrs.get("device"),
+        **_parameter_columns(attrs),
+    }
+
+
 def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
     """Summarize one synthesis store.
 
@@ -41,6 +70,8 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
 
     """
     attrs = dataset.attrs
+    if "eigenvalues" in dataset:
+        return _eigendistortion_row(store, dataset)
     losses = dataset["loss"].values
     row: dict[str, Any] = {
         "store": str(store),
@@ -72,10 +103,7 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
         row["minmax"] = attrs.get("minmax")
         row["metric_tradeoff_lambda"] = attrs.get("metric_tradeoff_lambda")
         row["pixel_rmse"] = _rmse(dataset["mad_image"].values, dataset["image"].values)
-    for key, value in sorted(attrs.get("parameters", {}).items()):
-        row[f"param_{key}"] = (
-            json.dumps(value) if isinstance(value, list | dict) else value
-        )
+    row.update(_parameter_columns(attrs))
     return row
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "render_eigendistortions",
     "render_losses",
     "render_mad_set",
     "render_mad_trajectories",
@@ -213,4 +214,28 @@ def render_mad_trajectories(
     figure = plot.mad_metric_trajectories(
         [open_store(store, "mad") for store in stores]
     )
+    save_figure(figure, outs, overwrite)
+
+
+def render_eigendistortions(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Compare models: rows models, columns the image, top and bottom eigendistortion.
+
+    Parameters
+    ----------
+    stores
+        Complete eigendistortion stores (one per model, same image).
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    """
+    _backend()
+    from .. import plot
+
+    datasets = [open_store(store, "eigendistortion") for store in stores]
+    datasets.sort(key=lambda d: d.attrs.get("model_name", ""))
+    figure = plot.display_eigendistortion_all(datasets)
     save_figure(figure, outs, overwrite)

@@ -7,6 +7,8 @@ from snakemake.utils import validate
 from pipeline.config import (
     MAD_METRICS,
     check_config,
+    eigendistortion_runs,
+    eigendistortion_settings,
     mad_metric_pair,
     mad_runs,
     mad_settings,
@@ -74,6 +76,14 @@ MAD_STORES = [
 MAD_FIGURES = [
     *(f"{RESULTS}/figures/mad/{name}_set.png" for name in MAD_SETS),
     *(f"{RESULTS}/figures/mad/{name}_trajectories.png" for name in MAD_SETS),
+]
+EIGENDISTORTION_STORES = [
+    f"{RESULTS}/eigendistortion/{image}/{model}.zarr"
+    for image, model in eigendistortion_runs(config)
+]
+EIGENDISTORTION_FIGURES = [
+    f"{RESULTS}/figures/eigendistortion/{image}.png"
+    for image in sorted({image for image, _ in eigendistortion_runs(config)})
 ]
 SUMMARY = f"{RESULTS}/summary.csv"
 

@@ -2,6 +2,7 @@ rule aggregate:
     input:
         METAMER_STORES,
         MAD_STORES,
+        EIGENDISTORTION_STORES,
     output:
         SUMMARY,
     params:
