@@ -17,8 +17,10 @@ __version__ = "0.1.0"
 # public name -> module that defines it (relative to this package)
 _LAZY_ATTRIBUTES = {
     "Eigendistortion": ".synthesis.eigendistortion",
+    "Geodesic": ".synthesis.geodesic",
     "MADCompetition": ".synthesis.mad_competition",
     "Metamer": ".synthesis.metamer",
+    "SimpleMetamer": ".synthesis.simple_metamer",
     "remove_grad": ".tensors",
     "set_seed": ".tensors",
     "to_numpy": ".tensors",

@@ -7,15 +7,19 @@ from .base import (
     SynthesisLoadError,
 )
 from .eigendistortion import Eigendistortion
+from .geodesic import Geodesic
 from .mad_competition import MADCompetition
 from .metamer import Metamer
+from .simple_metamer import SimpleMetamer
 
 __all__ = [
     "Eigendistortion",
+    "Geodesic",
     "IterationRecord",
     "MADCompetition",
     "Metamer",
     "OptimizedSynthesis",
+    "SimpleMetamer",
     "SynthesisDivergedError",
     "SynthesisLoadError",
 ]

@@ -124,6 +124,8 @@ class OptimizedSynthesis(abc.ABC):
 
     #: name of the "optimized image" in attributes (``saved_<name>``) and stores
     _synthesized_name = "image"
+    #: learning rate of the default optimizer
+    _default_lr = 0.01
 
     def __init__(
         self,
@@ -307,7 +309,8 @@ class OptimizedSynthesis(abc.ABC):
         optimizer
             Un-initialized optimizer class; ``None`` uses :class:`torch.optim.Adam`.
         optimizer_kwargs
-            Keyword arguments of the optimizer. ``None`` uses ``{"lr": 0.01}`` and,
+            Keyword arguments of the optimizer. ``None`` uses ``{"lr": 0.01}`` (the
+            method's default learning rate) and,
             with the default optimizer, ``{"amsgrad": True}``.
         scheduler
             Un-initialized learning rate scheduler class, or ``None`` for none.
@@ -336,9 +339,9 @@ class OptimizedSynthesis(abc.ABC):
         self._optimized = start.detach().clone().requires_grad_(True)
         if optimizer_kwargs is None:
             optimizer_kwargs = (
-                default_adam_kwargs(0.01, start.device)
+                default_adam_kwargs(self._default_lr, start.device)
                 if optimizer is None
-                else {"lr": 0.01}
+                else {"lr": self._default_lr}
             )
         optimizer = optimizer or torch.optim.Adam
         self._optimizer_spec = (_class_path(optimizer), dict(optimizer_kwargs))

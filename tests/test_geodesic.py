@@ -1,0 +1,117 @@
+"""Geodesic and SimpleMetamer behaviours (seed 004)."""
+
+import pytest
+import torch
+
+import pipeline as po
+from pipeline.synthesis import SynthesisLoadError
+from pipeline.synthesis.geodesic import deviation_from_line
+
+
+@pytest.fixture
+def anchors():
+    return po.data.camera(size=16).double(), po.data.astronaut(size=16).double()
+
+
+@pytest.fixture
+def onoff():
+    model = po.models.OnOff(7).double().eval()
+    po.remove_grad(model)
+    return model
+
+
+def test_identity_geodesic_is_the_pixel_fade(anchors):
+    a, b = anchors
+    geodesic = po.Geodesic(a, b, po.models.Identity(), n_steps=6)
+    geodesic.synthesize(20, progress=False, stop_criterion=0)
+    assert geodesic.geodesic.shape == (7, 1, 16, 16)
+    torch.testing.assert_close(geodesic.pixelfade[3], (a + 0.5 * (b - a))[0])
+    assert (geodesic.geodesic - geodesic.pixelfade).abs().max() < 1e-2
+    assert geodesic.calculate_jerkiness().max() < 1e-4
+    torch.testing.assert_close(geodesic.geodesic[0], a[0])
+    torch.testing.assert_close(geodesic.geodesic[-1], b[0])
+
+
+def test_bridge_starts_off_the_line_and_ends_near_it(anchors):
+    a, b = anchors
+    po.set_seed(0)
+    geodesic = po.Geodesic(
+        a, b, po.models.Identity(), n_steps=6, initial_sequence="bridge"
+    )
+    geodesic.setup(optimizer_kwargs={"lr": 0.01})
+    start = torch.linalg.vector_norm(geodesic.geodesic - geodesic.pixelfade)
+    geodesic.synthesize(300, progress=False, stop_criterion=0)
+    end = torch.linalg.vector_norm(geodesic.geodesic - geodesic.pixelfade)
+    assert start > 0.5 and end < 0.01 * start
+    deviation = geodesic.dev_from_line
+    assert deviation.shape == (301, 7, 2)
+    assert deviation[0, :, 1].max() > 10 * deviation[-1, :, 1].max()
+
+
+def test_path_energy_decreases_under_a_model(anchors, onoff):
+    a, b = anchors
+    po.set_seed(0)
+    geodesic = po.Geodesic(a, b, onoff, n_steps=5, initial_sequence="bridge")
+    geodesic.synthesize(40, progress=False, stop_criterion=0)
+    assert geodesic.losses[-1] < 0.6 * geodesic.losses[0]
+    assert torch.all(torch.diff(geodesic.losses[::10]) < 0)
+    assert geodesic.step_energy.shape == (41, 5)
+    assert torch.allclose(
+        geodesic.losses[-1],
+        geodesic.step_energy[-1].mean() + 0.1 * geodesic.penalties[-1],
+    )
+    assert geodesic.gradient_norm.shape == geodesic.pixel_change_norm.shape == (40,)
+
+
+def test_frames_go_through_the_model_in_one_call(anchors):
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return x * 2
+
+    a, b = anchors
+    geodesic = po.Geodesic(a, b, Counting(), n_steps=4)
+    calls.clear()
+    geodesic.synthesize(3, progress=False)
+    assert set(calls) == {5}
+
+
+def test_deviation_from_line_closed_form():
+    line = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    deviation = deviation_from_line(line)
+    torch.testing.assert_close(deviation[:, 0], torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(deviation[:, 1], torch.tensor([0.0, 0.5, 0.0]))
+
+
+def test_geodesic_save_load_and_refusals(tmp_path, anchors, onoff):
+    a, b = anchors
+    geodesic = po.Geodesic(a, b, onoff, n_steps=4)
+    geodesic.synthesize(3, progress=False)
+    geodesic.save(tmp_path / "g.pt")
+    loaded = po.Geodesic(a, b, onoff, n_steps=4)
+    loaded.load(tmp_path / "g.pt")
+    torch.testing.assert_close(loaded.geodesic, geodesic.geodesic)
+    with pytest.raises(SynthesisLoadError, match="image_b"):
+        po.Geodesic(a, a, onoff, n_steps=4).load(tmp_path / "g.pt")
+    with pytest.raises(SynthesisLoadError, match="model have different shape"):
+        po.Geodesic(a, b, onoff, n_steps=5).load(tmp_path / "g.pt")
+    with pytest.raises(ValueError, match="same shape"):
+        po.Geodesic(a, po.data.camera(size=8).double(), onoff)
+
+
+def test_simple_metamer_reduces_error_by_a_large_factor(tmp_path):
+    image = po.data.camera(size=32)
+    model = po.models.Gaussian(5)
+    po.remove_grad(model)
+    po.set_seed(0)
+    met = po.SimpleMetamer(image, model)
+    met.synthesize(max_iter=300)
+    assert met.losses[-1] < met.losses[0] / 100
+    met.save(tmp_path / "s.pt")
+    loaded = po.SimpleMetamer(image, model)
+    loaded.load(tmp_path / "s.pt")
+    torch.testing.assert_close(loaded.metamer, met.metamer)
+    with pytest.raises(ValueError, match="image have different values"):
+        po.SimpleMetamer(image * 0.5, model).load(tmp_path / "s.pt")
