@@ -115,3 +115,21 @@ def test_simple_metamer_reduces_error_by_a_large_factor(tmp_path):
     torch.testing.assert_close(loaded.metamer, met.metamer)
     with pytest.raises(ValueError, match="image have different values"):
         po.SimpleMetamer(image * 0.5, model).load(tmp_path / "s.pt")
+
+
+def test_geodesic_figures(anchors):
+    a, b = anchors
+    po.set_seed(0)
+    geodesic = po.Geodesic(
+        a, b, po.models.Identity(), n_steps=4, initial_sequence="bridge"
+    )
+    geodesic.synthesize(5, progress=False)
+    fig = po.plot.geodesic_sequence(geodesic)
+    assert len(fig.axes) == 10
+    shown = fig.axes[5].images[0].get_array()
+    assert abs(float(shown[0, 0]) - float(a[0, 0, 0, 0])) < 1e-6
+    fig = po.plot.plot_deviation_from_line(geodesic)
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == geodesic.dev_from_line[-1, :, 0].tolist()
+    fig = po.plot.geodesic_step_energy(geodesic)
+    assert len(fig.axes[0].lines) == 4 and len(fig.axes[1].patches) == 3

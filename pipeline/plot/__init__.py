@@ -13,6 +13,7 @@ from .eigendistortion import (
     display_eigendistortion_all,
     eigendistortion_arrays,
 )
+from .geodesic import geodesic_sequence, geodesic_step_energy, plot_deviation_from_line
 from .mad import mad_image_set, mad_metric_trajectories
 from .metamer import metamer_representation_error
 from .synthesis import (
@@ -29,10 +30,13 @@ __all__ = [
     "display_eigendistortion",
     "display_eigendistortion_all",
     "eigendistortion_arrays",
+    "geodesic_sequence",
+    "geodesic_step_energy",
     "imshow",
     "mad_image_set",
     "mad_metric_trajectories",
     "metamer_representation_error",
+    "plot_deviation_from_line",
     "plot_representation",
     "synthesis_animate",
     "synthesis_histogram",
