@@ -133,3 +133,79 @@ def test_geodesic_figures(anchors):
     assert list(line.get_xdata()) == geodesic.dev_from_line[-1, :, 0].tolist()
     fig = po.plot.geodesic_step_energy(geodesic)
     assert len(fig.axes[0].lines) == 4 and len(fig.axes[1].patches) == 3
+
+
+def test_geodesic_stage_store_figures_and_summary(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    def run(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    run("prepare-images", "camera", tmp_path / "a.zarr", "--size", 16, "--name", "a")
+    run(
+        "prepare-images",
+        "camera",
+        tmp_path / "b.zarr",
+        "--size",
+        16,
+        "--shift",
+        0,
+        3,
+        "--name",
+        "b",
+    )
+    run("build-model", "Gaussian", tmp_path / "g.model", "--param", "kernel_size=5")
+    out = tmp_path / "geo.zarr"
+    run(
+        "synthesize",
+        "geodesic",
+        tmp_path / "a.zarr",
+        tmp_path / "b.zarr",
+        tmp_path / "g.model",
+        out,
+        "--n-steps",
+        4,
+        "--max-iter",
+        6,
+        "--store-progress",
+        3,
+        "--device",
+        "cpu",
+        "--quiet",
+    )
+    import xarray as xr
+
+    ds = xr.open_zarr(out)
+    assert ds["sequence"].shape == (5, 1, 16, 16) and ds["pixelfade"].shape == (
+        5,
+        1,
+        16,
+        16,
+    )
+    assert (
+        ds["step_energy"].dims == ("iteration", "transition")
+        and ds.sizes["iteration"] == 7
+    )
+    assert ds["dev_from_line"].shape == (7, 5, 2)
+    assert list(ds["saved_iteration"].values) == [0, 3, 6]
+    torch.testing.assert_close(
+        torch.as_tensor(ds["sequence"].values[-1]),
+        torch.as_tensor(ds["image"].values[1]),
+    )
+    assert ds.attrs["path_length"] <= ds.attrs["pixelfade_path_length"] * 1.01
+    fig = po.plot.geodesic_sequence(ds)
+    shown = fig.axes[2].images[0].get_array()
+    assert abs(float(shown[0, 0]) - float(ds["sequence"].values[2, 0, 0, 0])) < 1e-6
+    run("render", "geodesic", out, "--out", tmp_path / "s.png")
+    run("render", "geodesic-deviation", out, "--out", tmp_path / "d.png")
+    run("aggregate", out, "--out", tmp_path / "t.csv")
+    import pandas as pd
+
+    row = pd.read_csv(tmp_path / "t.csv").iloc[0]
+    assert row["method"] == "geodesic" and row["image"] == "a-b"
+    assert row["path_length_ratio"] == pytest.approx(
+        row["path_length"] / row["pixelfade_path_length"]
+    )

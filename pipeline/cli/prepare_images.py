@@ -24,6 +24,21 @@ __all__ = ["prepare_images"]
 @click.option(
     "--name", default=None, help="Name recorded in the store (default: SOURCE's)."
 )
+@click.option(
+    "--shift",
+    type=(int, int),
+    default=(0, 0),
+    show_default=True,
+    metavar="DOWN RIGHT",
+    help="Circular shift in pixels, after resizing.",
+)
+@click.option(
+    "--rotate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Rotation in degrees (counter-clockwise), after resizing.",
+)
 @overwrite_option
 @stage_command
 def prepare_images(
@@ -32,12 +47,21 @@ def prepare_images(
     size: int | None,
     color: bool,
     name: str | None,
+    shift: tuple[int, int],
+    rotate: float,
     overwrite: bool,
 ) -> None:
     """Write SOURCE (a built-in image name or an image file) as a zarr image store."""
     from ..stages.images import prepare_image
 
     prepare_image(
-        source, out_store, size=size, as_gray=not color, name=name, overwrite=overwrite
+        source,
+        out_store,
+        size=size,
+        as_gray=not color,
+        name=name,
+        overwrite=overwrite,
+        shift=shift,
+        rotate=rotate,
     )
     click.echo(f"wrote {out_store}")

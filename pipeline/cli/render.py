@@ -101,3 +101,29 @@ def eigendistortions(
     from ..stages.render import render_eigendistortions
 
     render_eigendistortions(stores, outs, overwrite)
+
+
+@render.command("geodesic")
+@click.argument("store", type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def geodesic(store: Path, outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Draw a geodesic's frames (STORE) above the pixel fade."""
+    from ..stages.render import render_geodesic
+
+    render_geodesic(store, outs, overwrite)
+
+
+@render.command("geodesic-deviation")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def geodesic_deviation(
+    stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool
+) -> None:
+    """Draw the deviation from the straight line of geodesics (STORES), one per model."""
+    from ..stages.render import render_geodesic_deviation
+
+    render_geodesic_deviation(stores, outs, overwrite)

@@ -269,3 +269,48 @@ def eigendistortion(
         progress=not quiet,
     )
     click.echo(f"wrote {out_store}")
+
+
+@synthesize.command("geodesic")
+@click.argument("image_a", type=click.Path(path_type=Path))
+@click.argument("image_b", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("out_store", type=click.Path(path_type=Path))
+@click.option(
+    "--n-steps",
+    type=click.IntRange(min=2),
+    default=10,
+    show_default=True,
+    help="Transitions between the two anchor images.",
+)
+@click.option(
+    "--initial-sequence",
+    type=click.Choice(["straight", "bridge"]),
+    default="straight",
+    show_default=True,
+    help="Start from the pixel fade or a Brownian bridge.",
+)
+@optimization_options
+@stage_command
+def geodesic(
+    image_a: Path,
+    image_b: Path,
+    model: Path,
+    out_store: Path,
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> None:
+    """Synthesize a geodesic from IMAGE_A to IMAGE_B under MODEL into OUT_STORE."""
+    from ..stages.geodesic import GeodesicSettings, synthesize_geodesic
+
+    synthesize_geodesic(
+        image_a,
+        image_b,
+        model,
+        out_store,
+        GeodesicSettings(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    click.echo(f"wrote {out_store}")

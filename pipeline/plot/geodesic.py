@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -18,13 +20,29 @@ def _numpy(value: Any) -> np.ndarray:
     )
 
 
+def _arrays(geodesic: Any) -> dict[str, np.ndarray]:
+    """Sequence, pixel fade, step energies and deviations of an object or a store."""
+    if isinstance(geodesic, str | os.PathLike):
+        geodesic = xr.open_zarr(geodesic)
+    names = ("sequence", "pixelfade", "step_energy", "dev_from_line")
+    if isinstance(geodesic, xr.Dataset):
+        return {name: geodesic[name].values for name in names}
+    values = (
+        geodesic.geodesic,
+        geodesic.pixelfade,
+        geodesic.step_energy,
+        geodesic.dev_from_line,
+    )
+    return {name: _numpy(value) for name, value in zip(names, values, strict=True)}
+
+
 def geodesic_sequence(geodesic: Any, zoom: float = 1.6) -> Figure:
     """Show the geodesic's frames (top row) above the pixel fade (bottom row).
 
     Parameters
     ----------
     geodesic
-        A :class:`pipeline.Geodesic`.
+        A :class:`pipeline.Geodesic`, or a geodesic store (dataset or path).
     zoom
         Inches per frame.
 
@@ -34,10 +52,8 @@ def geodesic_sequence(geodesic: Any, zoom: float = 1.6) -> Figure:
         The figure.
 
     """
-    rows = {
-        "geodesic": _numpy(geodesic.geodesic),
-        "pixel fade": _numpy(geodesic.pixelfade),
-    }
+    arrays = _arrays(geodesic)
+    rows = {"geodesic": arrays["sequence"], "pixel fade": arrays["pixelfade"]}
     n = len(rows["geodesic"])
     fig, axes = plt.subplots(2, n, figsize=(zoom * n, zoom * 2.2), squeeze=False)
     for row, (name, frames) in enumerate(rows.items()):
@@ -65,7 +81,7 @@ def plot_deviation_from_line(
     Parameters
     ----------
     geodesic
-        A :class:`pipeline.Geodesic` after ``synthesize``.
+        A :class:`pipeline.Geodesic` after ``synthesize``, or a geodesic store.
     natural_video
         Optional (frames, 2) deviation of a natural video between the same anchors,
         drawn for comparison.
@@ -80,7 +96,7 @@ def plot_deviation_from_line(
         The figure.
 
     """
-    deviation = _numpy(geodesic.dev_from_line)[iteration]
+    deviation = _arrays(geodesic)["dev_from_line"][iteration]
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3.5))
     ax.plot(deviation[:, 0], deviation[:, 1], "o-", label="geodesic")
@@ -93,12 +109,13 @@ def plot_deviation_from_line(
 
 
 def geodesic_step_energy(geodesic: Any) -> Figure:
-    """Step energies over iterations (left) and the current jerkiness per frame (right).
+    """Step energies over iterations, and the current jerkiness per frame.
 
     Parameters
     ----------
     geodesic
-        A :class:`pipeline.Geodesic` after ``synthesize``.
+        A :class:`pipeline.Geodesic` after ``synthesize`` (both panels), or a geodesic
+        store (step energies only: jerkiness needs the model).
 
     Returns
     -------
@@ -106,14 +123,20 @@ def geodesic_step_energy(geodesic: Any) -> Figure:
         The figure.
 
     """
-    energy = _numpy(geodesic.step_energy)
-    jerkiness = _numpy(geodesic.calculate_jerkiness())
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    energy = _arrays(geodesic)["step_energy"]
+    has_model = hasattr(geodesic, "calculate_jerkiness")
+    fig, axes = plt.subplots(
+        1, 2 if has_model else 1, figsize=(9 if has_model else 4.5, 3.5), squeeze=False
+    )
+    left = axes[0, 0]
     left.semilogy(energy)
     left.set_xlabel("iteration")
     left.set_ylabel("step energy (one line per step)")
-    right.bar(np.arange(1, len(jerkiness) + 1), jerkiness)
-    right.set_xlabel("interior frame")
-    right.set_ylabel("jerkiness")
+    if has_model:  # jerkiness needs the model, which a store does not hold
+        jerkiness = _numpy(geodesic.calculate_jerkiness())
+        right = axes[0, 1]
+        right.bar(np.arange(1, len(jerkiness) + 1), jerkiness)
+        right.set_xlabel("interior frame")
+        right.set_ylabel("jerkiness")
     fig.tight_layout()
     return fig

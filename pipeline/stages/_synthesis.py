@@ -167,6 +167,8 @@ def run_streamed(
     finish: Callable[[zarr.Group], dict[str, Any]] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    value_dims: dict[str, tuple[str, ...]] | None = None,
+    image_dims: tuple[list[str], list[str]] = (IMAGE_DIMS, IMAGE_DIMS),
 ) -> Path:
     """Run ``synthesis`` with its whole history streamed into a new store.
 
@@ -197,6 +199,11 @@ def run_streamed(
         Replace an existing store.
     progress
         Show a progress bar.
+    value_dims
+        Dimension names of non-scalar per-iteration values (after ``iteration``).
+    image_dims
+        Dimension names of the target ``image`` and of the synthesized image
+        (default: batch, channel, y, x for both).
 
     Returns
     -------
@@ -218,7 +225,10 @@ def run_streamed(
                 "complete": False,
             },
         )
-        writer = HistoryWriter(temporary, f"saved_{name}")
+        target_dims, synthesized_dims = image_dims
+        writer = HistoryWriter(
+            temporary, f"saved_{name}", tuple(synthesized_dims), value_dims=value_dims
+        )
         started = time.perf_counter()
         synthesis.synthesize(
             settings.max_iter,
@@ -232,9 +242,9 @@ def run_streamed(
         final = synthesis.synthesized_image.detach()
         n_iterations = writer.finalize(synthesis.current_values, final)
         wall_time = time.perf_counter() - started
-        write_array(group, "image", synthesis.image.cpu().numpy(), IMAGE_DIMS)
-        write_array(group, "initial_image", initial, IMAGE_DIMS)
-        write_array(group, name, final.cpu().numpy(), IMAGE_DIMS)
+        write_array(group, "image", synthesis.image.cpu().numpy(), target_dims)
+        write_array(group, "initial_image", initial, synthesized_dims)
+        write_array(group, name, final.cpu().numpy(), synthesized_dims)
         more = finish(group) if finish is not None else {}
         write_attrs(
             temporary,

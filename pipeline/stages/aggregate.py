@@ -94,6 +94,12 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
         row["relative_representation_error"] = float(
             np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
         )
+    if "sequence" in dataset:
+        row["path_length"] = float(attrs["path_length"])
+        row["pixelfade_path_length"] = float(attrs["pixelfade_path_length"])
+        row["path_length_ratio"] = row["path_length"] / max(
+            row["pixelfade_path_length"], 1e-12
+        )
     if "mad_image" in dataset:
         for role in ("optimized", "reference"):
             values = dataset[f"{role}_metric_loss"].values

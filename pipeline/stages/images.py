@@ -17,6 +17,8 @@ def prepare_image(
     as_gray: bool = True,
     name: str | None = None,
     overwrite: bool = False,
+    shift: tuple[int, int] = (0, 0),
+    rotate: float = 0.0,
 ) -> Path:
     """Load ``source``, optionally crop and resize it, and write an image store.
 
@@ -34,6 +36,11 @@ def prepare_image(
         Name recorded in the store; defaults to the source's name.
     overwrite
         Replace an existing store.
+    shift
+        Circular shift (down, right) in pixels, applied after resizing: with
+        ``rotate``, this makes the transformed copies geodesics run between.
+    rotate
+        Rotation in degrees (counter-clockwise, reflected borders), after resizing.
 
     Returns
     -------
@@ -44,11 +51,24 @@ def prepare_image(
     from ..data import load_image
 
     image = load_image(source, as_gray=as_gray, size=size)
+    if rotate:
+        import numpy as np
+        import torch
+        from scipy.ndimage import rotate as rotate_array
+
+        rotated = rotate_array(
+            image.numpy(), rotate, axes=(-1, -2), reshape=False, mode="reflect"
+        )
+        image = torch.from_numpy(np.clip(rotated, 0, 1).astype(np.float32))
+    if any(shift):
+        image = image.roll(tuple(shift), dims=(-2, -1))
     attrs = {
         "name": name or Path(source).stem,
         "source": str(source),
         "size": list(image.shape[-2:]),
         "as_gray": as_gray,
+        "shift": list(shift),
+        "rotate": rotate,
     }
     with atomic_output(out, overwrite=overwrite) as temporary:
         write_image_store(temporary, image, attrs)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "render_eigendistortions",
+    "render_geodesic",
+    "render_geodesic_deviation",
     "render_losses",
     "render_mad_set",
     "render_mad_trajectories",
@@ -238,4 +240,57 @@ def render_eigendistortions(
     datasets = [open_store(store, "eigendistortion") for store in stores]
     datasets.sort(key=lambda d: d.attrs.get("model_name", ""))
     figure = plot.display_eigendistortion_all(datasets)
+    save_figure(figure, outs, overwrite)
+
+
+def render_geodesic(
+    store: str | Path, outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw a geodesic's frames above the pixel fade between the same anchors.
+
+    Parameters
+    ----------
+    store
+        A complete geodesic store.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    """
+    _backend()
+    from .. import plot
+
+    dataset = open_store(store, "geodesic")
+    figure = plot.geodesic_sequence(dataset)
+    figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
+    save_figure(figure, outs, overwrite)
+
+
+def render_geodesic_deviation(
+    stores: Sequence[str | Path], outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw each geodesic's deviation from the straight line, one curve per model.
+
+    Parameters
+    ----------
+    stores
+        Complete geodesic stores (e.g. one per model, same anchors).
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    """
+    _backend()
+    import matplotlib.pyplot as plt
+
+    from .. import plot
+
+    figure, axis = plt.subplots(figsize=(4.5, 3.5))
+    for store in stores:
+        dataset = open_store(store, "geodesic")
+        plot.plot_deviation_from_line(dataset, ax=axis)
+        axis.lines[-1].set_label(dataset.attrs["model_name"])
+    axis.legend(fontsize=8)
     save_figure(figure, outs, overwrite)
