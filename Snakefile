@@ -10,6 +10,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/metamer.smk"
 include: "workflow/rules/mad.smk"
 include: "workflow/rules/eigendistortion.smk"
+include: "workflow/rules/geodesic.smk"
 include: "workflow/rules/summary.smk"
 
 
@@ -20,3 +21,4 @@ rule all:
         METAMER_FIGURES,
         MAD_FIGURES,
         EIGENDISTORTION_FIGURES,
+        GEODESIC_FIGURES,

@@ -18,6 +18,8 @@ __all__ = [
     "check_config",
     "eigendistortion_runs",
     "eigendistortion_settings",
+    "geodesic_runs",
+    "geodesic_settings",
     "mad_metric_pair",
     "mad_runs",
     "mad_settings",
@@ -40,6 +42,7 @@ OPTIMIZATION_KEYS = (
 )
 METAMER_SETTING_KEYS = (*OPTIMIZATION_KEYS, "loss")
 MAD_SETTING_KEYS = (*OPTIMIZATION_KEYS, "initial_noise", "metric_tradeoff_lambda")
+GEODESIC_SETTING_KEYS = (*OPTIMIZATION_KEYS, "n_steps", "initial_sequence")
 EIGENDISTORTION_SETTING_KEYS = (
     "device",
     "dtype",
@@ -96,6 +99,20 @@ def check_config(config: dict[str, Any]) -> None:
     key = "eigendistortion"
     _check_names(f"{key}.images", eigen.get("images", []), config["images"], "image")
     _check_names(f"{key}.models", eigen.get("models", []), config["models"], "model")
+    geodesic = config.get("geodesic", {})
+    _check_names(
+        "geodesic.models", geodesic.get("models", []), config["models"], "model"
+    )
+    for name, pair in geodesic.get("pairs", {}).items():
+        _check_names(
+            f"geodesic.pairs.{name}", [pair["a"], pair["b"]], config["images"], "image"
+        )
+        sizes = {config["images"][pair[end]].get("size", 64) for end in ("a", "b")}
+        if len(sizes) != 1:
+            raise ConfigError(
+                f"config geodesic.pairs.{name}: images {pair['a']!r} and {pair['b']!r} have "
+                "different sizes; give them the same images.<name>.size"
+            )
     for name, entry in config.get("mad", {}).get("sets", {}).items():
         key = f"mad.sets.{name}"
         _check_names(f"{key}.image", [entry["image"]], config["images"], "image")
@@ -272,3 +289,41 @@ def eigendistortion_settings(config: dict[str, Any]) -> dict[str, Any]:
     """
     section = config["eigendistortion"]
     return {key: section[key] for key in EIGENDISTORTION_SETTING_KEYS}
+
+
+def geodesic_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(pair, model) of every geodesic synthesis.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+
+    Returns
+    -------
+    runs
+        Sorted pairs.
+
+    """
+    section = config.get("geodesic", {})
+    return sorted(
+        (p, m) for p in section.get("pairs", {}) for m in section.get("models", [])
+    )
+
+
+def geodesic_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings of the geodesic syntheses.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+
+    Returns
+    -------
+    settings
+        Mapping of CLI option names (underscored) to values.
+
+    """
+    section = config["geodesic"]
+    return {key: section[key] for key in GEODESIC_SETTING_KEYS}

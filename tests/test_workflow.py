@@ -36,7 +36,10 @@ class Square(torch.nn.Module):
 """
 
 CONFIG = {
-    "images": {"camera": {"source": "camera", "size": 16}},
+    "images": {
+        "camera": {"source": "camera", "size": 16},
+        "shifted": {"source": "camera", "size": 16, "shift": [0, 2]},
+    },
     "models": {
         "blur": {"class": "tinymodels:Blur", "params": {"width": 3}},
         "square": {"class": "tinymodels:Square"},
@@ -57,6 +60,13 @@ CONFIG = {
     "eigendistortion": {
         "images": ["camera"],
         "models": ["blur", "square"],
+        "max_iter": 3,
+        "device": "cpu",
+    },
+    "geodesic": {
+        "pairs": {"shift": {"a": "camera", "b": "shifted"}},
+        "models": ["blur"],
+        "n_steps": 3,
         "max_iter": 3,
         "device": "cpu",
     },
@@ -116,6 +126,13 @@ def planned_jobs(workdir, config=None):
     return jobs
 
 
+GEODESIC_JOBS = {
+    ("geodesic", "pair=shift, model=blur"),
+    ("render_geodesic", "pair=shift, model=blur"),
+    ("render_geodesic_deviation", "pair=shift"),
+}
+
+
 def eigendistortion_jobs(model):
     return {
         ("eigendistortion", f"image=camera, model={model}"),
@@ -151,6 +168,11 @@ def test_full_run_writes_stores_table_and_figures(workflow):
                 and ds.attrs["minmax"] == minmax
             )
             assert ds.sizes["iteration"] == 4
+    geo = xr.open_zarr(results / "geodesic" / "shift" / "blur.zarr")
+    assert geo["sequence"].shape == (4, 1, 16, 16)
+    assert (
+        results / "figures" / "geodesic" / "shift_deviation.png"
+    ).stat().st_size > 1000
     eig = xr.open_zarr(results / "eigendistortion" / "camera" / "blur.zarr")
     assert list(eig["eigenindex"].values) == [0, 255]
     assert (
@@ -173,6 +195,7 @@ def test_full_run_writes_stores_table_and_figures(workflow):
     assert sorted(metamers["model"]) == ["blur", "square"]
     assert (table["method"] == "mad").sum() == 4
     assert (table["method"] == "eigendistortion").sum() == 2
+    assert (table["method"] == "geodesic").sum() == 1
     assert set(table.loc[table["method"] == "metamer", "iterations"]) == {5}
     for name in ("metamer_grid.png", "metamer_losses.png"):
         assert (results / "figures" / name).stat().st_size > 1000
@@ -190,6 +213,7 @@ def test_model_parameter_reruns_only_that_model(workflow):
         | downstream("blur")
         | eigendistortion_jobs("blur")
         | MAD_JOBS
+        | GEODESIC_JOBS
     )
     assert planned_jobs(workflow, config) == expected
     planned_jobs(workflow, CONFIG)  # restore the config file
@@ -209,6 +233,12 @@ def test_eigendistortion_setting_reruns_only_eigendistortions(workflow):
     config["eigendistortion"]["k"] = 2
     expected = eigendistortion_jobs("blur") | eigendistortion_jobs("square")
     assert planned_jobs(workflow, config) == expected | {("aggregate", "")}
+
+
+def test_geodesic_setting_reruns_only_geodesics(workflow):
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["geodesic"]["n_steps"] = 4
+    assert planned_jobs(workflow, config) == GEODESIC_JOBS | {("aggregate", "")}
 
 
 def test_mad_set_setting_reruns_only_that_set(workflow):
@@ -266,6 +296,10 @@ def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
         ),
         (lambda c: c["metamer"].update(max_iterations=3), "max_iterations"),
         (lambda c: c["metamer"].update(max_iter=0), "max_iter"),
+        (
+            lambda c: c["images"]["shifted"].update(size=32),
+            "config geodesic.pairs.shift: images 'camera' and 'shifted' have different sizes",
+        ),
         (
             lambda c: c["mad"]["sets"]["camset"].update(metrics=["mse", "mse"]),
             "config mad.sets.camset.metrics: both metrics are 'mse'",

@@ -9,6 +9,8 @@ from pipeline.config import (
     check_config,
     eigendistortion_runs,
     eigendistortion_settings,
+    geodesic_runs,
+    geodesic_settings,
     mad_metric_pair,
     mad_runs,
     mad_settings,
@@ -33,6 +35,7 @@ wildcard_constraints:
     set=r"[A-Za-z0-9_\-]+",
     optimized=r"[A-Za-z0-9_\-]+",
     minmax=r"min|max",
+    pair=r"[A-Za-z0-9_\-]+",
 
 
 def canonical(value):
@@ -44,7 +47,8 @@ def cli_options(settings):
     """`--key value` options (sorted) for a mapping of CLI settings."""
     words = []
     for key, value in sorted(settings.items()):
-        words += [f"--{key.replace('_', '-')}", str(value)]
+        values = value if isinstance(value, list) else [value]
+        words += [f"--{key.replace('_', '-')}", *map(str, values)]
     return shlex.join(words)
 
 
@@ -84,6 +88,16 @@ EIGENDISTORTION_STORES = [
 EIGENDISTORTION_FIGURES = [
     f"{RESULTS}/figures/eigendistortion/{image}.png"
     for image in sorted({image for image, _ in eigendistortion_runs(config)})
+]
+GEODESIC_STORES = [
+    f"{RESULTS}/geodesic/{pair}/{model}.zarr" for pair, model in geodesic_runs(config)
+]
+GEODESIC_FIGURES = [
+    *(f"{RESULTS}/figures/geodesic/{pair}/{model}.png" for pair, model in geodesic_runs(config)),
+    *(
+        f"{RESULTS}/figures/geodesic/{pair}_deviation.png"
+        for pair in sorted({pair for pair, _ in geodesic_runs(config)})
+    ),
 ]
 SUMMARY = f"{RESULTS}/summary.csv"
 

@@ -4,7 +4,12 @@ rule prepare_image:
     params:
         source=lambda wc: config["images"][wc.image]["source"],
         options=lambda wc: cli_options(
-            {"size": config["images"][wc.image]["size"], "name": wc.image}
+            {
+                "size": config["images"][wc.image]["size"],
+                "name": wc.image,
+                "shift": config["images"][wc.image]["shift"],
+                "rotate": config["images"][wc.image]["rotate"],
+            }
         ),
         code=code("images:prepare_image"),
     log:

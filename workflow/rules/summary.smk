@@ -3,6 +3,7 @@ rule aggregate:
         METAMER_STORES,
         MAD_STORES,
         EIGENDISTORTION_STORES,
+        GEODESIC_STORES,
     output:
         SUMMARY,
     params:

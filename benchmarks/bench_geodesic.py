@@ -1,0 +1,64 @@
+"""Geodesic step (history streamed) vs. one batched forward+backward of all its frames.
+
+OnOff(31, pretrained) at 64x64 with 10 steps (11 frames). Ratio from one run,
+interleaved. Usage: python benchmarks/bench_geodesic.py [--size 64] [--n-steps 10]
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+import zarr
+from bench_synthesis import CALLS, interleaved_medians
+
+import pipeline as po
+from pipeline.store import HistoryWriter
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--n-steps", type=int, default=10)
+    args = parser.parse_args()
+    model = po.models.OnOff(31, pretrained=True).eval()
+    po.remove_grad(model)
+    a = po.data.camera(size=args.size)
+    b = a.roll(4, dims=-1)
+    frames = torch.cat([a] * (args.n_steps + 1)).requires_grad_(True)
+
+    def bare():
+        model(frames).sum().backward()
+
+    with tempfile.TemporaryDirectory() as directory:
+        geodesic = po.Geodesic(a, b, model, n_steps=args.n_steps)
+        path = Path(directory) / "geodesic.zarr"
+        zarr.open_group(str(path), mode="w")
+        dims = {"step_energy": ("transition",), "dev_from_line": ("frame", "component")}
+        writer = HistoryWriter(
+            path, "saved_geodesic", ("interior", "channel", "y", "x"), value_dims=dims
+        )
+
+        def ours():
+            geodesic.synthesize(
+                CALLS,
+                store_progress=10,
+                stop_criterion=0,
+                on_iteration=writer,
+                keep_history=False,
+                progress=False,
+            )
+
+        times = interleaved_medians(
+            {"bare": bare, "ours": ours}, calls={"bare": CALLS, "ours": 1}
+        )
+    step = times["ours"] / CALLS
+    print(
+        f"Geodesic OnOff(31) {args.size}x{args.size}, {args.n_steps} steps: streamed step "
+        f"{step * 1e3:.2f} ms; batched forward+backward of {args.n_steps + 1} frames "
+        f"{times['bare'] * 1e3:.2f} ms (ratio {step / times['bare']:.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+rule geodesic:
+    input:
+        a=lambda wc: f"{RESULTS}/images/{config['geodesic']['pairs'][wc.pair]['a']}.zarr",
+        b=lambda wc: f"{RESULTS}/images/{config['geodesic']['pairs'][wc.pair]['b']}.zarr",
+        model=f"{RESULTS}/models/{{model}}.model",
+    output:
+        directory(f"{RESULTS}/geodesic/{{pair}}/{{model}}.zarr"),
+    params:
+        options=lambda wc: cli_options(geodesic_settings(config)),
+        code=code("geodesic:synthesize_geodesic"),
+    threads: 1
+    log:
+        f"{RESULTS}/logs/geodesic/{{pair}}/{{model}}.log",
+    shell:
+        "OMP_NUM_THREADS={threads} pipeline synthesize geodesic {input.a:q} {input.b:q} "
+        "{input.model:q} {output:q} {params.options} --quiet 2> {log:q}"
+
+
+rule render_geodesic:
+    input:
+        f"{RESULTS}/geodesic/{{pair}}/{{model}}.zarr",
+    output:
+        f"{RESULTS}/figures/geodesic/{{pair}}/{{model}}.png",
+    params:
+        code=code("render:render_geodesic"),
+    log:
+        f"{RESULTS}/logs/figures/geodesic/{{pair}}/{{model}}.log",
+    shell:
+        "pipeline render geodesic {input:q} --out {output:q} 2> {log:q}"
+
+
+rule render_geodesic_deviation:
+    input:
+        lambda wc: [
+            f"{RESULTS}/geodesic/{wc.pair}/{model}.zarr"
+            for pair, model in geodesic_runs(config)
+            if pair == wc.pair
+        ],
+    output:
+        f"{RESULTS}/figures/geodesic/{{pair}}_deviation.png",
+    params:
+        code=code("render:render_geodesic_deviation"),
+    log:
+        f"{RESULTS}/logs/figures/geodesic/{{pair}}_deviation.log",
+    shell:
+        "pipeline render geodesic-deviation {input:q} --out {output:q} 2> {log:q}"
