@@ -16,15 +16,12 @@ __all__ = [
     "MAD_METRICS",
     "ConfigError",
     "check_config",
-    "eigendistortion_runs",
-    "eigendistortion_settings",
-    "geodesic_runs",
-    "geodesic_settings",
     "mad_metric_pair",
     "mad_runs",
     "mad_settings",
-    "metamer_runs",
     "metamer_settings",
+    "runs",
+    "settings",
 ]
 
 # settings every optimized synthesis takes (the CLI options of the same names)
@@ -130,28 +127,6 @@ def check_config(config: dict[str, Any]) -> None:
                 )
 
 
-def metamer_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(image, model) pairs of every metamer synthesis the config asks for.
-
-    Parameters
-    ----------
-    config
-        The validated config.
-
-    Returns
-    -------
-    runs
-        Sorted pairs.
-
-    """
-    metamer = config.get("metamer", {})
-    return sorted(
-        (image, model)
-        for image in metamer.get("images", [])
-        for model in metamer.get("models", [])
-    )
-
-
 def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
     """Return the settings of ``model``'s metamers: defaults, then its overrides.
 
@@ -168,10 +143,10 @@ def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
         Mapping of CLI option names (underscored) to values.
 
     """
-    metamer = config["metamer"]
-    settings = {key: metamer[key] for key in METAMER_SETTING_KEYS}
-    settings.update(metamer.get("overrides", {}).get(model, {}))
-    return settings
+    return {
+        **settings(config, "metamer"),
+        **config["metamer"].get("overrides", {}).get(model, {}),
+    }
 
 
 def mad_runs(config: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -253,13 +228,28 @@ def mad_metric_pair(
     return (first, second) if optimized == first else (second, first)
 
 
-def eigendistortion_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(image, model) pairs of every eigendistortion synthesis.
+# section -> (the two lists whose every combination is one synthesis)
+_RUN_AXES = {
+    "metamer": ("images", "models"),
+    "eigendistortion": ("images", "models"),
+    "geodesic": ("pairs", "models"),
+}
+_SETTING_KEYS = {
+    "metamer": METAMER_SETTING_KEYS,
+    "eigendistortion": EIGENDISTORTION_SETTING_KEYS,
+    "geodesic": GEODESIC_SETTING_KEYS,
+}
+
+
+def runs(config: dict[str, Any], section: str) -> list[tuple[str, str]]:
+    """Every (image or pair, model) synthesis a section asks for: all combinations.
 
     Parameters
     ----------
     config
         The validated config.
+    section
+        ``"metamer"``, ``"eigendistortion"`` or ``"geodesic"``.
 
     Returns
     -------
@@ -267,63 +257,27 @@ def eigendistortion_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
         Sorted pairs.
 
     """
-    section = config.get("eigendistortion", {})
+    entries = config.get(section, {})
+    first, second = _RUN_AXES[section]
     return sorted(
-        (i, m) for i in section.get("images", []) for m in section.get("models", [])
+        (a, b) for a in entries.get(first, []) for b in entries.get(second, [])
     )
 
 
-def eigendistortion_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """Return the settings of the eigendistortion syntheses.
+def settings(config: dict[str, Any], section: str) -> dict[str, Any]:
+    """Return the CLI settings (underscored option names) of a section's syntheses.
 
     Parameters
     ----------
     config
         The validated config.
+    section
+        ``"metamer"``, ``"eigendistortion"`` or ``"geodesic"``.
 
     Returns
     -------
     settings
-        Mapping of CLI option names (underscored) to values.
+        Mapping of option names to values.
 
     """
-    section = config["eigendistortion"]
-    return {key: section[key] for key in EIGENDISTORTION_SETTING_KEYS}
-
-
-def geodesic_runs(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(pair, model) of every geodesic synthesis.
-
-    Parameters
-    ----------
-    config
-        The validated config.
-
-    Returns
-    -------
-    runs
-        Sorted pairs.
-
-    """
-    section = config.get("geodesic", {})
-    return sorted(
-        (p, m) for p in section.get("pairs", {}) for m in section.get("models", [])
-    )
-
-
-def geodesic_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """Return the settings of the geodesic syntheses.
-
-    Parameters
-    ----------
-    config
-        The validated config.
-
-    Returns
-    -------
-    settings
-        Mapping of CLI option names (underscored) to values.
-
-    """
-    section = config["geodesic"]
-    return {key: section[key] for key in GEODESIC_SETTING_KEYS}
+    return {key: config[section][key] for key in _SETTING_KEYS[section]}

@@ -59,6 +59,24 @@ def _backend() -> None:
     matplotlib.use("Agg")
 
 
+def _render_stores(
+    stores: Sequence[str | Path],
+    kind: str,
+    plot_name: str,
+    outs: Sequence[str | Path],
+    overwrite: bool,
+) -> None:
+    """Open ``stores`` of one kind (sorted by model name) and save ``po.plot.<plot_name>``."""
+    _backend()
+    from .. import plot
+
+    datasets = sorted(
+        (open_store(store, kind) for store in stores),
+        key=lambda d: d.attrs.get("model_name", ""),
+    )
+    save_figure(getattr(plot, plot_name)(datasets), outs, overwrite)
+
+
 def render_status(
     store: str | Path, outs: Sequence[str | Path], overwrite: bool = False
 ) -> None:
@@ -188,11 +206,7 @@ def render_mad_set(
         Replace existing figures.
 
     """
-    _backend()
-    from .. import plot
-
-    figure = plot.mad_image_set([open_store(store, "mad") for store in stores])
-    save_figure(figure, outs, overwrite)
+    _render_stores(stores, "mad", "mad_image_set", outs, overwrite)
 
 
 def render_mad_trajectories(
@@ -210,13 +224,7 @@ def render_mad_trajectories(
         Replace existing figures.
 
     """
-    _backend()
-    from .. import plot
-
-    figure = plot.mad_metric_trajectories(
-        [open_store(store, "mad") for store in stores]
-    )
-    save_figure(figure, outs, overwrite)
+    _render_stores(stores, "mad", "mad_metric_trajectories", outs, overwrite)
 
 
 def render_eigendistortions(
@@ -234,13 +242,9 @@ def render_eigendistortions(
         Replace existing figures.
 
     """
-    _backend()
-    from .. import plot
-
-    datasets = [open_store(store, "eigendistortion") for store in stores]
-    datasets.sort(key=lambda d: d.attrs.get("model_name", ""))
-    figure = plot.display_eigendistortion_all(datasets)
-    save_figure(figure, outs, overwrite)
+    _render_stores(
+        stores, "eigendistortion", "display_eigendistortion_all", outs, overwrite
+    )
 
 
 def render_geodesic(

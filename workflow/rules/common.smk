@@ -7,15 +7,12 @@ from snakemake.utils import validate
 from pipeline.config import (
     MAD_METRICS,
     check_config,
-    eigendistortion_runs,
-    eigendistortion_settings,
-    geodesic_runs,
-    geodesic_settings,
     mad_metric_pair,
     mad_runs,
     mad_settings,
-    metamer_runs,
     metamer_settings,
+    runs,
+    settings,
 )
 from pipeline.fingerprint import code_fingerprint
 
@@ -70,7 +67,7 @@ def figure_paths(stem):
 
 
 METAMER_STORES = [
-    f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in metamer_runs(config)
+    f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in runs(config, "metamer")
 ]
 MAD_SETS = sorted(config["mad"]["sets"])
 MAD_STORES = [
@@ -83,20 +80,20 @@ MAD_FIGURES = [
 ]
 EIGENDISTORTION_STORES = [
     f"{RESULTS}/eigendistortion/{image}/{model}.zarr"
-    for image, model in eigendistortion_runs(config)
+    for image, model in runs(config, "eigendistortion")
 ]
 EIGENDISTORTION_FIGURES = [
     f"{RESULTS}/figures/eigendistortion/{image}.png"
-    for image in sorted({image for image, _ in eigendistortion_runs(config)})
+    for image in sorted({image for image, _ in runs(config, "eigendistortion")})
 ]
 GEODESIC_STORES = [
-    f"{RESULTS}/geodesic/{pair}/{model}.zarr" for pair, model in geodesic_runs(config)
+    f"{RESULTS}/geodesic/{pair}/{model}.zarr" for pair, model in runs(config, "geodesic")
 ]
 GEODESIC_FIGURES = [
-    *(f"{RESULTS}/figures/geodesic/{pair}/{model}.png" for pair, model in geodesic_runs(config)),
+    *(f"{RESULTS}/figures/geodesic/{pair}/{model}.png" for pair, model in runs(config, "geodesic")),
     *(
         f"{RESULTS}/figures/geodesic/{pair}_deviation.png"
-        for pair in sorted({pair for pair, _ in geodesic_runs(config)})
+        for pair in sorted({pair for pair, _ in runs(config, "geodesic")})
     ),
 ]
 SUMMARY = f"{RESULTS}/summary.csv"
@@ -114,6 +111,6 @@ METAMER_FIGURES = [
     *figure_paths(f"{RESULTS}/figures/metamer_losses"),
     *(
         f"{RESULTS}/figures/metamer/{image}/{model}_status.png"
-        for image, model in metamer_runs(config)
+        for image, model in runs(config, "metamer")
     ),
 ]

@@ -5,7 +5,7 @@ rule eigendistortion:
     output:
         directory(f"{RESULTS}/eigendistortion/{{image}}/{{model}}.zarr"),
     params:
-        options=lambda wc: cli_options(eigendistortion_settings(config)),
+        options=lambda wc: cli_options(settings(config, "eigendistortion")),
         code=code("eigendistortion:synthesize_eigendistortion"),
     threads: 1
     log:
@@ -19,7 +19,7 @@ rule render_eigendistortions:
     input:
         lambda wc: [
             f"{RESULTS}/eigendistortion/{wc.image}/{model}.zarr"
-            for image, model in eigendistortion_runs(config)
+            for image, model in runs(config, "eigendistortion")
             if image == wc.image
         ],
     output:

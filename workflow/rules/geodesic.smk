@@ -6,7 +6,7 @@ rule geodesic:
     output:
         directory(f"{RESULTS}/geodesic/{{pair}}/{{model}}.zarr"),
     params:
-        options=lambda wc: cli_options(geodesic_settings(config)),
+        options=lambda wc: cli_options(settings(config, "geodesic")),
         code=code("geodesic:synthesize_geodesic"),
     threads: 1
     log:
@@ -33,7 +33,7 @@ rule render_geodesic_deviation:
     input:
         lambda wc: [
             f"{RESULTS}/geodesic/{wc.pair}/{model}.zarr"
-            for pair, model in geodesic_runs(config)
+            for pair, model in runs(config, "geodesic")
             if pair == wc.pair
         ],
     output:
