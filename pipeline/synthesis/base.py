@@ -555,7 +555,8 @@ class OptimizedSynthesis(abc.ABC):
             if reason is None and len(recent) > stop_iters_to_check:
                 if abs(recent[0] - recent[-1]) < stop_criterion:
                     reason = "Loss has converged, stopping synthesis"
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if progress:
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             yield record, reason
             if reason is not None:
                 break
