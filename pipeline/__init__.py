@@ -20,6 +20,7 @@ _LAZY_ATTRIBUTES = {
     "Geodesic": ".synthesis.geodesic",
     "MADCompetition": ".synthesis.mad_competition",
     "Metamer": ".synthesis.metamer",
+    "MetamerCTF": ".synthesis.metamer_ctf",
     "SimpleMetamer": ".synthesis.simple_metamer",
     "remove_grad": ".tensors",
     "set_seed": ".tensors",

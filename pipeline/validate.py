@@ -6,10 +6,12 @@ user of their own model knows exactly what to change.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor
 
-__all__ = ["validate_input", "validate_model"]
+__all__ = ["validate_coarse_to_fine", "validate_input", "validate_model"]
 
 
 def validate_input(
@@ -136,3 +138,67 @@ def validate_model(
         )
     if not torch.equal(probe.detach(), probe_copy):
         raise ValueError("model must not modify its input in place")
+
+
+def validate_coarse_to_fine(
+    model: torch.nn.Module,
+    image_shape: tuple[int, int, int, int] = (1, 1, 16, 16),
+    image_dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> None:
+    """Check that ``model`` can be used for coarse-to-fine synthesis.
+
+    Coarse-to-fine synthesis (:class:`pipeline.MetamerCTF`) needs a ``scales``
+    attribute listing the model's scales from coarse to fine, and a ``forward`` that
+    takes a ``scales`` keyword and then returns the part of the representation that
+    belongs to those scales only (so a smaller output than the full one).
+
+    Parameters
+    ----------
+    model
+        The model to check.
+    image_shape
+        Shape of the probe image passed through the model.
+    image_dtype
+        Dtype of the probe image.
+    device
+        Device of the probe image.
+
+    Raises
+    ------
+    AttributeError
+        If the model has no non-empty ``scales`` list.
+    TypeError
+        If its ``forward`` does not accept a ``scales`` keyword argument.
+    ValueError
+        If selecting a subset of the scales does not shrink the output.
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> ps = po.models.PortillaSimoncelli((64, 64), n_scales=2)
+    >>> po.validate.validate_coarse_to_fine(ps, image_shape=(1, 1, 64, 64))
+
+    """
+    scales = getattr(model, "scales", None)
+    if not isinstance(scales, list | tuple) or len(scales) < 2:
+        raise AttributeError(
+            f"{type(model).__name__} can't do coarse-to-fine synthesis: it needs a "
+            "'scales' attribute listing at least two scales from coarse to fine"
+        )
+    forward = getattr(model, "forward", model)
+    if "scales" not in inspect.signature(forward).parameters:
+        raise TypeError(
+            f"{type(model).__name__} can't do coarse-to-fine synthesis: its forward() "
+            "must accept a 'scales' keyword argument"
+        )
+    probe = torch.rand(image_shape, dtype=image_dtype, device=device)
+    with torch.no_grad():
+        full = model(probe).shape
+        for scale in scales:
+            if model(probe, scales=[scale]).shape == full:
+                raise ValueError(
+                    f"{type(model).__name__} can't do coarse-to-fine synthesis: "
+                    f"forward(scales=[{scale!r}]) returns the full representation "
+                    "instead of that scale's part"
+                )

@@ -10,6 +10,7 @@ from .eigendistortion import Eigendistortion
 from .geodesic import Geodesic
 from .mad_competition import MADCompetition
 from .metamer import Metamer
+from .metamer_ctf import MetamerCTF
 from .simple_metamer import SimpleMetamer
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "IterationRecord",
     "MADCompetition",
     "Metamer",
+    "MetamerCTF",
     "OptimizedSynthesis",
     "SimpleMetamer",
     "SynthesisDivergedError",

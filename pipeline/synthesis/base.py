@@ -110,8 +110,9 @@ class OptimizedSynthesis(abc.ABC):
 
     Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`,
     :attr:`_target_tensors` and the constructor; they may override the hooks
-    :meth:`_after_step` (e.g. to switch scales), :meth:`_checked_settings`,
-    :meth:`_extra_state` and :meth:`_load_extra_state`.
+    :meth:`_after_step` (e.g. to switch scales), :meth:`_may_converge`,
+    :meth:`_progress_postfix`, :meth:`_checked_settings`, :meth:`_extra_state` and
+    :meth:`_load_extra_state`, and set :attr:`_minimized_term`.
 
     Parameters
     ----------
@@ -126,6 +127,8 @@ class OptimizedSynthesis(abc.ABC):
     _synthesized_name = "image"
     #: learning rate of the default optimizer
     _default_lr = 0.01
+    #: objective term the optimizer minimizes (the others are only recorded)
+    _minimized_term = "loss"
 
     def __init__(
         self,
@@ -170,6 +173,14 @@ class OptimizedSynthesis(abc.ABC):
     def _after_step(self, record: IterationRecord) -> str | None:
         """Run after each iteration; return a reason string to stop synthesis."""
         return None
+
+    def _may_converge(self) -> bool:
+        """Whether the stopping rule may end synthesis now (always, by default)."""
+        return True
+
+    def _progress_postfix(self) -> dict[str, str]:
+        """Return extra fields the progress bar shows beside the loss."""
+        return {}
 
     def _checked_settings(self) -> dict[str, Any]:
         """Return plain settings that must match between a saved and a new object."""
@@ -429,12 +440,12 @@ class OptimizedSynthesis(abc.ABC):
         def closure() -> Tensor:
             self._optimizer.zero_grad(set_to_none=True)
             values = self._objective_terms(x)
-            values["loss"].backward(inputs=[x])
+            values[self._minimized_term].backward(inputs=[x])
             if not terms:  # keep the terms of the image at the start of the step
                 # clone: a reduction's result can be a view of a whole image-sized
                 # buffer, which a streamed history would otherwise keep alive
                 terms.update({k: v.detach().clone() for k, v in values.items()})
-            return values["loss"]
+            return values[self._minimized_term]
 
         self._optimizer.step(closure)
         with torch.no_grad():
@@ -552,11 +563,17 @@ class OptimizedSynthesis(abc.ABC):
             while len(recent) > stop_iters_to_check + 1:
                 recent.popleft()
             reason = self._after_step(record)
-            if reason is None and len(recent) > stop_iters_to_check:
+            if (
+                reason is None
+                and len(recent) > stop_iters_to_check
+                and self._may_converge()
+            ):
                 if abs(recent[0] - recent[-1]) < stop_criterion:
                     reason = "Loss has converged, stopping synthesis"
             if progress:
-                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                bar.set_postfix(
+                    loss=f"{loss:.4g}", **self._progress_postfix(), refresh=False
+                )
             yield record, reason
             if reason is not None:
                 break
