@@ -8,6 +8,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/metamer.smk"
+include: "workflow/rules/texture.smk"
 include: "workflow/rules/mad.smk"
 include: "workflow/rules/eigendistortion.smk"
 include: "workflow/rules/geodesic.smk"
@@ -19,6 +20,7 @@ rule all:
     input:
         SUMMARY,
         METAMER_FIGURES,
+        TEXTURE_FIGURES,
         MAD_FIGURES,
         EIGENDISTORTION_FIGURES,
         GEODESIC_FIGURES,

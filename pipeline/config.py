@@ -38,6 +38,14 @@ OPTIMIZATION_KEYS = (
     "store_progress",
 )
 METAMER_SETTING_KEYS = (*OPTIMIZATION_KEYS, "loss")
+TEXTURE_SETTING_KEYS = (
+    *METAMER_SETTING_KEYS,
+    "change_scale_criterion",
+    "coarse_to_fine",
+    "ctf_iters_to_check",
+    "initial_noise",
+    "loss_weights",
+)
 MAD_SETTING_KEYS = (*OPTIMIZATION_KEYS, "initial_noise", "metric_tradeoff_lambda")
 GEODESIC_SETTING_KEYS = (*OPTIMIZATION_KEYS, "n_steps", "initial_sequence")
 EIGENDISTORTION_SETTING_KEYS = (
@@ -53,6 +61,8 @@ EIGENDISTORTION_SETTING_KEYS = (
 )
 # metrics MAD competition knows by name (see pipeline.stages.mad); others are models
 MAD_METRICS = ("mse", "ssim", "ms_ssim", "nlpd")
+# built-in model classes that coarse-to-fine synthesis and the PS loss work with
+TEXTURE_MODEL_CLASSES = ("PortillaSimoncelli",)
 
 
 class ConfigError(PipelineError):
@@ -110,6 +120,7 @@ def check_config(config: dict[str, Any]) -> None:
                 f"config geodesic.pairs.{name}: images {pair['a']!r} and {pair['b']!r} have "
                 "different sizes; give them the same images.<name>.size"
             )
+    _check_texture(config)
     for name, entry in config.get("mad", {}).get("sets", {}).items():
         key = f"mad.sets.{name}"
         _check_names(f"{key}.image", [entry["image"]], config["images"], "image")
@@ -124,6 +135,49 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config {key}.metrics: unknown metric {metric!r}; use one of "
                     f"{', '.join(MAD_METRICS)} or a model defined under 'models:'"
+                )
+
+
+def _check_texture(config: dict[str, Any]) -> None:
+    """Check the texture section: names, sizes and what its models can do."""
+    texture = config.get("texture", {})
+    images, models = texture.get("images", []), texture.get("models", [])
+    _check_names("texture.images", images, config["images"], "image")
+    _check_names("texture.models", models, config["models"], "model")
+    loss = texture.get("loss", "portilla_simoncelli")
+    if texture.get("loss_weights") and loss != "portilla_simoncelli":
+        raise ConfigError(
+            f"config texture.loss_weights: only the portilla_simoncelli loss has "
+            f"weights, but texture.loss is {loss!r}"
+        )
+    criterion = texture.get("change_scale_criterion")
+    if criterion is not None and texture.get("stop_criterion", 0.0) >= criterion:
+        raise ConfigError(
+            "config texture.stop_criterion: must be below "
+            f"texture.change_scale_criterion ({criterion})"
+        )
+    for model in models:
+        cls = config["models"][model]["class"]
+        builtin_other = ":" not in cls and cls not in TEXTURE_MODEL_CLASSES
+        if builtin_other and texture.get("coarse_to_fine", "together") is not None:
+            raise ConfigError(
+                f"config texture.models: model {model!r} ({cls}) can't do "
+                "coarse-to-fine synthesis; use a PortillaSimoncelli model or set "
+                "texture.coarse_to_fine: null"
+            )
+        if builtin_other and loss == "portilla_simoncelli":
+            raise ConfigError(
+                f"config texture.loss: the portilla_simoncelli loss needs a "
+                f"PortillaSimoncelli model, but {model!r} is a {cls}; use another loss"
+            )
+        shape = config["models"][model].get("params", {}).get("image_shape")
+        for image in images:
+            size = config["images"][image].get("size", 64)
+            if shape is not None and list(shape) != [size, size]:
+                raise ConfigError(
+                    f"config models.{model}.params.image_shape: {list(shape)} does not "
+                    f"match the {size}x{size} image {image!r} (texture.images); set "
+                    f"it to [{size}, {size}]"
                 )
 
 
@@ -231,11 +285,13 @@ def mad_metric_pair(
 # section -> (the two lists whose every combination is one synthesis)
 _RUN_AXES = {
     "metamer": ("images", "models"),
+    "texture": ("images", "models"),
     "eigendistortion": ("images", "models"),
     "geodesic": ("pairs", "models"),
 }
 _SETTING_KEYS = {
     "metamer": METAMER_SETTING_KEYS,
+    "texture": TEXTURE_SETTING_KEYS,
     "eigendistortion": EIGENDISTORTION_SETTING_KEYS,
     "geodesic": GEODESIC_SETTING_KEYS,
 }
@@ -249,7 +305,7 @@ def runs(config: dict[str, Any], section: str) -> list[tuple[str, str]]:
     config
         The validated config.
     section
-        ``"metamer"``, ``"eigendistortion"`` or ``"geodesic"``.
+        ``"metamer"``, ``"texture"``, ``"eigendistortion"`` or ``"geodesic"``.
 
     Returns
     -------
@@ -272,7 +328,7 @@ def settings(config: dict[str, Any], section: str) -> dict[str, Any]:
     config
         The validated config.
     section
-        ``"metamer"``, ``"eigendistortion"`` or ``"geodesic"``.
+        ``"metamer"``, ``"texture"``, ``"eigendistortion"`` or ``"geodesic"``.
 
     Returns
     -------

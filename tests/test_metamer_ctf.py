@@ -12,7 +12,7 @@ from pipeline.synthesis.metamer_ctf import MetamerCTF
 class ThreeScales(nn.Module):
     """Coarse-to-fine toy: 4x-pooled, 2x-pooled and full-resolution squared pixels."""
 
-    scales = ["coarse", "middle", "fine"]
+    scales = ("coarse", "middle", "fine")
 
     def _parts(self, x):
         return {
@@ -34,7 +34,12 @@ class ThreeScalesSelectable(ThreeScales):
         sizes = {"coarse": 4, "middle": 16, "fine": 64}  # 8x8 images
         pieces = representation.split([sizes[s] for s in self.scales], dim=-1)
         return torch.cat(
-            [p for s, p in zip(self.scales, pieces) if s in scales_to_keep], -1
+            [
+                p
+                for s, p in zip(self.scales, pieces, strict=True)
+                if s in scales_to_keep
+            ],
+            -1,
         )
 
 
@@ -219,11 +224,11 @@ class NoScales(nn.Module):
 
 
 class NoKeyword(NoScales):
-    scales = [0, 1]
+    scales = (0, 1)
 
 
 class IgnoresScales(NoScales):
-    scales = [0, 1]
+    scales = (0, 1)
 
     def forward(self, x, scales=None):
         return x * 2

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -39,16 +40,34 @@ CONFIG = {
     "images": {
         "camera": {"source": "camera", "size": 16},
         "shifted": {"source": "camera", "size": 16, "shift": [0, 2]},
+        "brick": {"source": "brick", "size": 32},
     },
     "models": {
         "blur": {"class": "tinymodels:Blur", "params": {"width": 3}},
         "square": {"class": "tinymodels:Square"},
+        "ps": {
+            "class": "PortillaSimoncelli",
+            "params": {
+                "image_shape": [32, 32],
+                "n_scales": 2,
+                "n_orientations": 2,
+                "spatial_corr_width": 3,
+            },
+        },
     },
     "metamer": {
         "images": ["camera"],
         "models": ["blur", "square"],
         "max_iter": 5,
         "store_progress": 2,
+        "device": "cpu",
+    },
+    "texture": {
+        "images": ["brick"],
+        "models": ["ps"],
+        "max_iter": 6,
+        "store_progress": 2,
+        "ctf_iters_to_check": 2,
         "device": "cpu",
     },
     "mad": {
@@ -273,6 +292,31 @@ def test_touched_but_identical_artifact_triggers_nothing(workflow):
         os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+def test_texture_metamer_store_figures_and_summary(workflow):
+    results = workflow / "results"
+    ds = xr.open_zarr(results / "texture" / "brick" / "ps.zarr")
+    assert ds.attrs["method"] == "metamer_ctf"
+    assert ds.attrs["parameters"]["coarse_to_fine"] == "together"
+    scales = ds.attrs["scales"]
+    assert (
+        scales[:2] == ["pixel_statistics", "residual_lowpass"] and scales[-1] == "all"
+    )
+    # two iterations per scale, then the next one; the final entry is the current one
+    assert ds["scale"].values.tolist() == [0, 0, 1, 1, 2, 2, 3]
+    assert ds["scale_loss"].dims == ("iteration",) and ds.sizes["iteration"] == 7
+    assert (ds["scale_loss"].values[:-1] <= ds["loss"].values[:-1] + 1e-6).all()
+    errors = ds.attrs["representation_error_by_group"]
+    assert "pixel_statistics" in errors
+    for name in ("representation_error", "scale_losses"):
+        png = results / "figures" / "texture" / "brick" / f"ps_{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    assert (results / "figures" / "texture_grid.png").stat().st_size > 1000
+    table = pd.read_csv(results / "summary.csv")
+    texture = table[table["method"] == "metamer_ctf"]
+    assert list(texture["image"]) == ["brick"]
+    assert np.isfinite(texture["error_pixel_statistics"]).all()
+
+
 def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
     workdir = tmp_path / "copy"
     shutil.copytree(workflow, workdir, symlinks=True)
@@ -307,6 +351,27 @@ def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):
         (
             lambda c: c["mad"]["sets"]["camset"].update(metrics=["mse", "psnr"]),
             "unknown metric 'psnr'",
+        ),
+        (
+            lambda c: (
+                c["texture"].update(models=["ps", "blur_builtin"])
+                or c["models"].update(blur_builtin={"class": "Gaussian"})
+            ),
+            "config texture.models: model 'blur_builtin' (Gaussian) can't do "
+            "coarse-to-fine synthesis",
+        ),
+        (
+            lambda c: c["models"]["ps"]["params"].update(image_shape=[16, 16]),
+            "config models.ps.params.image_shape: [16, 16] does not match the "
+            "32x32 image 'brick'",
+        ),
+        (
+            lambda c: c["texture"].update(loss="mse", loss_weights={"kurtosis": 2}),
+            "config texture.loss_weights: only the portilla_simoncelli loss has weights",
+        ),
+        (
+            lambda c: c["texture"].update(coarse_to_fine="sideways"),
+            "sideways",
         ),
     ],
 )

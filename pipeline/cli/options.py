@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 __all__ = [
+    "OPTIONAL_FLOAT",
     "device_option",
     "overwrite_option",
     "parse_params",
@@ -34,6 +35,27 @@ device_option = click.option(
     show_default=True,
     help="Where to compute: auto uses a CUDA GPU when there is one.",
 )
+
+
+class _OptionalFloat(click.ParamType):
+    """A float, or ``none`` for ``None``."""
+
+    name = "float|none"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | None:
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "none":
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'none'", param, ctx)
+
+
+OPTIONAL_FLOAT = _OptionalFloat()
 
 
 def parse_params(

@@ -127,3 +127,30 @@ def geodesic_deviation(
     from ..stages.render import render_geodesic_deviation
 
     render_geodesic_deviation(stores, outs, overwrite)
+
+
+@render.command("representation-error")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def representation_error(
+    store: Path, model: Path, outs: tuple[Path, ...], overwrite: bool
+) -> None:
+    """Draw the final representation error of a metamer (STORE) under MODEL."""
+    from ..stages.render import render_representation_error
+
+    render_representation_error(store, model, outs, overwrite)
+
+
+@render.command("scale-losses")
+@click.argument("store", type=click.Path(path_type=Path))
+@_out_option
+@overwrite_option
+@stage_command
+def scale_losses(store: Path, outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Draw the loss and per-scale losses of a coarse-to-fine metamer (STORE)."""
+    from ..stages.render import render_scale_losses
+
+    render_scale_losses(store, outs, overwrite)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from .options import device_option, overwrite_option, seed_option, stage_command
+from .options import (
+    OPTIONAL_FLOAT,
+    device_option,
+    overwrite_option,
+    parse_params,
+    seed_option,
+    stage_command,
+)
 
 __all__ = ["synthesize"]
 
@@ -102,10 +109,49 @@ def synthesize() -> None:
 @optimization_options
 @click.option(
     "--loss",
-    type=click.Choice(["mse", "l2_norm", "relative_sse"]),
+    type=click.Choice(["mse", "l2_norm", "relative_sse", "portilla_simoncelli"]),
     default="mse",
     show_default=True,
-    help="Distance between representations.",
+    help="Distance between representations (portilla_simoncelli: L2 norm with "
+    "per-statistic-group weights, for PortillaSimoncelli models).",
+)
+@click.option(
+    "--loss-weights",
+    multiple=True,
+    metavar="GROUP=WEIGHT",
+    callback=parse_params,
+    help="Weight of one statistic group in the portilla_simoncelli loss (repeat).",
+)
+@click.option(
+    "--initial-noise",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Start from the image mean plus uniform noise of this width "
+    "(default: uniform noise in [0, 1]).",
+)
+@click.option(
+    "--coarse-to-fine",
+    type=click.Choice(["together", "separate", "none"]),
+    default="none",
+    show_default=True,
+    callback=lambda ctx, param, value: None if value == "none" else value,
+    help="Coarse-to-fine synthesis (needs a multiscale model such as "
+    "PortillaSimoncelli).",
+)
+@click.option(
+    "--change-scale-criterion",
+    type=OPTIONAL_FLOAT,
+    default="0.01",
+    show_default=True,
+    help="Coarse-to-fine: next scale once the scale loss changes less than this "
+    "over --ctf-iters-to-check ('none': always after that many).",
+)
+@click.option(
+    "--ctf-iters-to-check",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Coarse-to-fine: window of the scale-change rule, in iterations.",
 )
 @stage_command
 def metamer(

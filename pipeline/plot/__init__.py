@@ -15,7 +15,7 @@ from .eigendistortion import (
 )
 from .geodesic import geodesic_sequence, geodesic_step_energy, plot_deviation_from_line
 from .mad import mad_image_set, mad_metric_trajectories
-from .metamer import metamer_representation_error
+from .metamer import metamer_representation_error, plot_scale_loss
 from .synthesis import (
     synthesis_animate,
     synthesis_histogram,
@@ -38,6 +38,7 @@ __all__ = [
     "metamer_representation_error",
     "plot_deviation_from_line",
     "plot_representation",
+    "plot_scale_loss",
     "synthesis_animate",
     "synthesis_histogram",
     "synthesis_imshow",

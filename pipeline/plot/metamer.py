@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["metamer_representation_error"]
+__all__ = ["metamer_representation_error", "plot_scale_loss"]
 
 
 def _symmetric_limits(data: np.ndarray) -> tuple[float, float] | None:
@@ -162,3 +163,82 @@ def metamer_representation_error(
         title=title,
         **kwargs,
     )
+
+
+def _scale_segments(synthesis: Any) -> tuple[np.ndarray, np.ndarray, list]:
+    """Overall loss, scale loss and (scale, first, last iteration) segments."""
+    import xarray as xr
+
+    if isinstance(synthesis, str | os.PathLike):
+        synthesis = xr.open_zarr(synthesis)
+    if isinstance(synthesis, xr.Dataset):
+        if "scale_loss" not in synthesis.variables:
+            raise ValueError("This store has no scale_loss: it is not coarse-to-fine")
+        losses = np.asarray(synthesis["loss"].values, dtype=float)
+        scale_losses = np.asarray(synthesis["scale_loss"].values, dtype=float)
+        names = list(synthesis.attrs["scales"])
+        index = np.asarray(synthesis["scale"].values)
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        stops = [*(starts[1:] - 1), len(index) - 1]
+        segments = [
+            (names[index[a]], int(a), int(b))
+            for a, b in zip(starts, stops, strict=True)
+        ]
+        return losses, scale_losses, segments
+    if not hasattr(synthesis, "scales_timing"):
+        raise TypeError(
+            f"expected a MetamerCTF or its store, got {type(synthesis).__name__}"
+        )
+    losses = np.asarray(synthesis.losses, dtype=float)
+    scale_losses = np.asarray(synthesis.scales_loss, dtype=float)
+    last = len(losses) - 1
+    segments = [
+        (str(scale), timing[0], timing[1] if len(timing) > 1 else last)
+        for scale, timing in synthesis.scales_timing.items()
+        if timing
+    ]
+    return losses, scale_losses, sorted(segments, key=lambda s: s[1])
+
+
+def plot_scale_loss(synthesis: Any, ax: Axes | None = None) -> Figure:
+    """Plot a coarse-to-fine synthesis's loss and its scale-specific loss.
+
+    The scale-specific loss (what the optimizer minimized) is drawn in one color per
+    scale, the loss on the whole representation in black, and dashed lines mark the
+    iterations where synthesis moved to the next scale.
+
+    Parameters
+    ----------
+    synthesis
+        A :class:`pipeline.MetamerCTF` after ``synthesize``, or its store (opened
+        dataset or path).
+    ax
+        Axes to draw in; a new figure when ``None``.
+
+    Returns
+    -------
+    fig
+        The figure.
+
+    Raises
+    ------
+    ValueError
+        If the store is not that of a coarse-to-fine synthesis.
+
+    """
+    import matplotlib.pyplot as plt
+
+    losses, scale_losses, segments = _scale_segments(synthesis)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    iterations = np.arange(len(losses))
+    ax.semilogy(iterations, losses, color="black", lw=1, label="all scales")
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(segments), 1)))
+    for (scale, first, last), color in zip(segments, colors, strict=False):
+        span = slice(first, last + 1)
+        ax.semilogy(iterations[span], scale_losses[span], color=color, label=scale)
+        if first > 0:
+            ax.axvline(first - 0.5, color="gray", ls="--", lw=0.7)
+    ax.set(xlabel="iteration", ylabel="loss", title="Coarse-to-fine losses")
+    ax.legend(fontsize=7, title="optimized scale", title_fontsize=7)
+    return ax.figure

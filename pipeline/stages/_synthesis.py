@@ -169,6 +169,7 @@ def run_streamed(
     progress: bool = True,
     value_dims: dict[str, tuple[str, ...]] | None = None,
     image_dims: tuple[list[str], list[str]] = (IMAGE_DIMS, IMAGE_DIMS),
+    synthesize_options: dict[str, Any] | None = None,
 ) -> Path:
     """Run ``synthesis`` with its whole history streamed into a new store.
 
@@ -204,6 +205,8 @@ def run_streamed(
     image_dims
         Dimension names of the target ``image`` and of the synthesized image
         (default: batch, channel, y, x for both).
+    synthesize_options
+        Method-specific arguments of ``synthesize`` (e.g. coarse-to-fine ones).
 
     Returns
     -------
@@ -238,6 +241,7 @@ def run_streamed(
             on_iteration=writer,
             keep_history=False,
             progress=progress,
+            **(synthesize_options or {}),
         )
         final = synthesis.synthesized_image.detach()
         n_iterations = writer.finalize(synthesis.current_values, final)

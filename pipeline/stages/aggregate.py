@@ -66,7 +66,8 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
     -------
     row
         method, image, model, iterations, final loss, wall time, distances to the
-        target in pixel and model space, and one ``param_*`` column per setting.
+        target in pixel and model space (per statistic group as ``error_<group>``
+        for texture models), and one ``param_*`` column per setting.
 
     """
     attrs = dataset.attrs
@@ -94,6 +95,8 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
         row["relative_representation_error"] = float(
             np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
         )
+        for group, error in attrs.get("representation_error_by_group", {}).items():
+            row[f"error_{group}"] = np.nan if error is None else float(error)
     if "sequence" in dataset:
         row["path_length"] = float(attrs["path_length"])
         row["pixelfade_path_length"] = float(attrs["pixelfade_path_length"])

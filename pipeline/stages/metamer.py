@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,32 +14,110 @@ from ._synthesis import OptimizationSettings, run_streamed, write_array
 from .models import load_model
 
 if TYPE_CHECKING:
+    import torch
     import zarr
 
-__all__ = ["LOSSES", "MetamerSettings", "synthesize_metamer"]
+    from ..synthesis.metamer import Metamer
 
-LOSSES = ("mse", "l2_norm", "relative_sse")
+__all__ = ["COARSE_TO_FINE", "LOSSES", "MetamerSettings", "synthesize_metamer"]
+
+LOSSES = ("mse", "l2_norm", "relative_sse", "portilla_simoncelli")
+COARSE_TO_FINE = ("together", "separate")
 
 
 @dataclass(frozen=True)
 class MetamerSettings(OptimizationSettings):
-    """Settings of a metamer synthesis: the shared ones plus the loss.
+    """Settings of a metamer synthesis: the shared ones plus loss, start and scales.
 
     Attributes
     ----------
     loss
-        Representation loss: ``"mse"``, ``"l2_norm"`` or ``"relative_sse"``.
+        Representation loss: ``"mse"``, ``"l2_norm"``, ``"relative_sse"`` or
+        ``"portilla_simoncelli"`` (L2 norm with per-statistic-group weights, for
+        :class:`pipeline.models.PortillaSimoncelli`).
+    loss_weights
+        Statistic group -> weight, for the ``portilla_simoncelli`` loss.
+    initial_noise
+        ``None``: start from uniform noise in [0, 1]. A number: start from the
+        target's mean plus uniform noise of that width (the usual start for
+        texture metamers).
+    coarse_to_fine
+        ``None`` for a plain metamer, else ``"together"`` or ``"separate"``
+        (:class:`pipeline.MetamerCTF`).
+    change_scale_criterion
+        Coarse-to-fine: move to the next scale once the scale loss changes less
+        than this over ``ctf_iters_to_check`` iterations (``None``: always after
+        ``ctf_iters_to_check``).
+    ctf_iters_to_check
+        Coarse-to-fine: window of the scale-change rule.
 
     """
 
     loss: str = "mse"
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    initial_noise: float | None = None
+    coarse_to_fine: str | None = None
+    change_scale_criterion: float | None = 0.01
+    ctf_iters_to_check: int = 50
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.loss not in LOSSES:
-            raise PipelineError(
-                f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"
-            )
+        problems = [
+            (
+                self.loss in LOSSES,
+                f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}",
+            ),
+            (
+                not self.loss_weights or self.loss == "portilla_simoncelli",
+                "loss weights only apply to the portilla_simoncelli loss",
+            ),
+            (
+                all(
+                    isinstance(w, int | float) and not isinstance(w, bool)
+                    for w in self.loss_weights.values()
+                ),
+                f"loss weights must be numbers, got {self.loss_weights}",
+            ),
+            (
+                self.initial_noise is None or self.initial_noise >= 0,
+                f"initial_noise must be >= 0, got {self.initial_noise}",
+            ),
+            (
+                self.coarse_to_fine in (None, *COARSE_TO_FINE),
+                "coarse_to_fine must be together or separate, got "
+                f"{self.coarse_to_fine!r}",
+            ),
+            (
+                self.ctf_iters_to_check >= 1,
+                f"ctf_iters_to_check must be >= 1, got {self.ctf_iters_to_check}",
+            ),
+            (
+                self.coarse_to_fine is None
+                or self.change_scale_criterion is None
+                or self.stop_criterion < self.change_scale_criterion,
+                f"stop_criterion ({self.stop_criterion}) must be below "
+                f"change_scale_criterion ({self.change_scale_criterion})",
+            ),
+        ]
+        for ok, message in problems:
+            if not ok:
+                raise PipelineError(message)
+
+    def synthesize_options(self) -> dict[str, Any]:
+        """Coarse-to-fine arguments of ``synthesize`` (none for a plain metamer).
+
+        Returns
+        -------
+        options
+            ``change_scale_criterion`` and ``ctf_iters_to_check``, or nothing.
+
+        """
+        if self.coarse_to_fine is None:
+            return {}
+        return {
+            "change_scale_criterion": self.change_scale_criterion,
+            "ctf_iters_to_check": self.ctf_iters_to_check,
+        }
 
 
 def synthesize_metamer(
@@ -55,6 +133,10 @@ def synthesize_metamer(
     Besides what every synthesis store holds, a metamer store has the flattened
     ``target_representation`` and ``metamer_representation`` (final) over
     (``batch``, ``representation``), and the ``representation_shape`` attribute.
+    A coarse-to-fine metamer adds ``scale_loss`` and ``scale`` (an index into the
+    ``scales`` attribute) over ``iteration``. For a model that groups its
+    statistics (``convert_to_dict``, as Portilla-Simoncelli), the
+    ``representation_error_by_group`` attribute holds each group's relative error.
 
     Parameters
     ----------
@@ -76,11 +158,15 @@ def synthesize_metamer(
     out
         The written store.
 
+    Raises
+    ------
+    PipelineError
+        If the model can't do what the settings ask (coarse-to-fine, the
+        Portilla-Simoncelli loss).
+
     """
     import torch
 
-    from .. import loss as losses
-    from ..synthesis.metamer import Metamer
     from ..tensors import set_seed
 
     device = resolve_device(settings.device)
@@ -89,13 +175,12 @@ def synthesize_metamer(
     model = loaded.model.to(settings.torch_dtype)
     image = image.to(device=device, dtype=settings.torch_dtype)
     set_seed(settings.seed)
-    metamer = Metamer(
-        image,
-        model,
-        loss_function=getattr(losses, settings.loss),
-        penalty_lambda=settings.penalty_lambda,
-    )
-    metamer.setup(**settings.setup_arguments(device))
+    metamer = _metamer(image, model, settings, Path(model_path).stem)
+    initial = None
+    if settings.initial_noise is not None:
+        mean = image.mean(dim=(-2, -1), keepdim=True)
+        initial = mean + settings.initial_noise * (torch.rand_like(image) - 0.5)
+    metamer.setup(initial, **settings.setup_arguments(device))
 
     def finish(group: zarr.Group) -> dict[str, Any]:
         with torch.no_grad():
@@ -107,9 +192,15 @@ def synthesize_metamer(
         ):
             flat = values.detach().reshape(target.shape[0], -1).cpu().numpy()
             write_array(group, name, flat, ["batch", "representation"])
-        return {"representation_shape": list(target.shape[1:])}
+        more: dict[str, Any] = {"representation_shape": list(target.shape[1:])}
+        if hasattr(model, "convert_to_dict"):
+            more["representation_error_by_group"] = _group_errors(model, final, target)
+        if settings.coarse_to_fine is not None:
+            more["scales"] = [str(scale) for scale in metamer.scale_schedule]
+        return more
 
     attrs = {
+        "method": "metamer" if settings.coarse_to_fine is None else "metamer_ctf",
         "image_name": image_attrs.get("name", Path(image_store).stem),
         "image_source": image_attrs.get("source", ""),
         "model_name": Path(model_path).stem,
@@ -128,4 +219,57 @@ def synthesize_metamer(
         finish,
         overwrite=overwrite,
         progress=progress,
+        synthesize_options=settings.synthesize_options(),
     )
+
+
+def _metamer(
+    image: torch.Tensor, model: torch.nn.Module, settings: MetamerSettings, name: str
+) -> Metamer:
+    """Build the (coarse-to-fine) metamer the settings ask for, or say why not."""
+    from .. import loss as losses
+    from ..synthesis.metamer import Metamer
+    from ..synthesis.metamer_ctf import MetamerCTF
+
+    if settings.loss == "portilla_simoncelli":
+        if not hasattr(model, "convert_to_dict"):
+            raise PipelineError(
+                f"loss portilla_simoncelli needs a PortillaSimoncelli model, but "
+                f"model {name} is a {type(model).__name__}: choose another loss"
+            )
+        try:
+            loss_function = losses.portilla_simoncelli_loss(
+                model, settings.loss_weights
+            )
+        except (KeyError, ValueError) as error:
+            raise PipelineError(f"loss weights: {error}") from error
+    else:
+        loss_function = getattr(losses, settings.loss)
+    common = {"loss_function": loss_function, "penalty_lambda": settings.penalty_lambda}
+    if settings.coarse_to_fine is None:
+        return Metamer(image, model, **common)
+    try:
+        return MetamerCTF(
+            image, model, coarse_to_fine=settings.coarse_to_fine, **common
+        )
+    except (AttributeError, TypeError, ValueError) as error:
+        raise PipelineError(
+            f"model {name}: {error}; run it without coarse-to-fine"
+        ) from error
+
+
+def _group_errors(
+    model: torch.nn.Module, final: torch.Tensor, target: torch.Tensor
+) -> dict[str, float | None]:
+    """Relative L2 error of each statistic group (``None`` where the target is 0)."""
+    import torch
+
+    finals, targets = model.convert_to_dict(final), model.convert_to_dict(target)
+    errors: dict[str, float | None] = {}
+    for group, wanted in targets.items():
+        wanted = torch.nan_to_num(wanted)  # unused (redundant) entries may be NaN
+        got = torch.nan_to_num(finals[group])
+        difference = torch.linalg.vector_norm(got - wanted).item()
+        scale = torch.linalg.vector_norm(wanted).item()
+        errors[group] = difference / scale if scale > 0 else None
+    return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ __all__ = [
     "render_mad_set",
     "render_mad_trajectories",
     "render_metamer_grid",
+    "render_representation_error",
+    "render_scale_losses",
     "render_status",
     "save_figure",
 ]
@@ -297,4 +300,95 @@ def render_geodesic_deviation(
         plot.plot_deviation_from_line(dataset, ax=axis)
         axis.lines[-1].set_label(dataset.attrs["model_name"])
     axis.legend(fontsize=8)
+    save_figure(figure, outs, overwrite)
+
+
+def render_representation_error(
+    store: str | Path,
+    model_path: str | Path,
+    outs: Sequence[str | Path],
+    overwrite: bool = False,
+) -> None:
+    """Draw a metamer's final representation error with its model's own plot.
+
+    For a Portilla-Simoncelli model this is one panel per statistic group.
+
+    Parameters
+    ----------
+    store
+        A complete metamer store.
+    model_path
+        The artifact of the model the metamer was synthesized for.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    Raises
+    ------
+    PipelineError
+        If the artifact is not the store's model.
+
+    """
+    _backend()
+    import torch
+
+    from .. import plot
+    from ..errors import PipelineError
+    from .models import load_model
+
+    dataset = open_store(store, "metamer")
+    loaded = load_model(model_path, device="cpu")
+    attrs = dataset.attrs
+    same = (loaded.class_path, json.dumps(loaded.kwargs, sort_keys=True)) == (
+        attrs.get("model_class"),
+        attrs.get("model_kwargs"),
+    )
+    if not same:
+        raise PipelineError(
+            f"{model_path} is not the model {store} was synthesized for "
+            f"({dataset.attrs.get('model_name')}); pass that model's artifact"
+        )
+    shape = [int(n) for n in dataset.attrs["representation_shape"]]
+    error = (
+        dataset["metamer_representation"] - dataset["target_representation"]
+    ).values
+    error = torch.from_numpy(error.reshape(error.shape[0], *shape))
+    figure = plot.plot_representation(loaded.model, error, title="Representation error")
+    figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
+    save_figure(figure, outs, overwrite)
+
+
+def render_scale_losses(
+    store: str | Path, outs: Sequence[str | Path], overwrite: bool = False
+) -> None:
+    """Draw a coarse-to-fine metamer's loss and per-scale losses over iterations.
+
+    Parameters
+    ----------
+    store
+        A complete coarse-to-fine metamer store.
+    outs
+        Figure paths.
+    overwrite
+        Replace existing figures.
+
+    Raises
+    ------
+    PipelineError
+        If the store is not coarse-to-fine.
+
+    """
+    _backend()
+    from .. import plot
+    from ..errors import PipelineError
+
+    dataset = open_store(store, "metamer")
+    if "scale_loss" not in dataset.variables:
+        raise PipelineError(
+            f"{store} is a plain metamer store, not a coarse-to-fine one: it has no "
+            "per-scale losses"
+        )
+    figure = plot.plot_scale_loss(dataset)
+    figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
     save_figure(figure, outs, overwrite)

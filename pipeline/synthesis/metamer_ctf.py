@@ -336,6 +336,15 @@ class MetamerCTF(Metamer):
         return self._coarse_to_fine
 
     @property
+    def scale_schedule(self) -> tuple:
+        """Every step of the schedule, coarse to fine, ending with ``"all"``.
+
+        The per-iteration ``scale`` value (in ``get_progress`` and stores) is an
+        index into it.
+        """
+        return tuple(self._schedule)
+
+    @property
     def scales(self) -> tuple:
         """Scales still to optimize, the current one first; ends with ``"all"``."""
         return tuple(self._scales)

@@ -41,11 +41,18 @@ def canonical(value):
 
 
 def cli_options(settings):
-    """`--key value` options (sorted) for a mapping of CLI settings."""
+    """`--key value` options (sorted) for a mapping of CLI settings: a list gives
+    its values after one flag, a mapping one `--key name=value` per entry, None
+    the word none."""
     words = []
     for key, value in sorted(settings.items()):
+        flag = f"--{key.replace('_', '-')}"
+        if isinstance(value, dict):
+            for name, item in sorted(value.items()):
+                words += [flag, f"{name}={canonical(item)}"]
+            continue
         values = value if isinstance(value, list) else [value]
-        words += [f"--{key.replace('_', '-')}", *map(str, values)]
+        words += [flag, *("none" if v is None else str(v) for v in values)]
     return shlex.join(words)
 
 
@@ -68,6 +75,17 @@ def figure_paths(stem):
 
 METAMER_STORES = [
     f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in runs(config, "metamer")
+]
+TEXTURE_STORES = [
+    f"{RESULTS}/texture/{image}/{model}.zarr" for image, model in runs(config, "texture")
+]
+TEXTURE_FIGURES = [
+    *(figure_paths(f"{RESULTS}/figures/texture_grid") if TEXTURE_STORES else []),
+    *(
+        f"{RESULTS}/figures/texture/{image}/{model}_{kind}.png"
+        for image, model in runs(config, "texture")
+        for kind in ("representation_error", "scale_losses")
+    ),
 ]
 MAD_SETS = sorted(config["mad"]["sets"])
 MAD_STORES = [

@@ -1,6 +1,7 @@
 rule aggregate:
     input:
         METAMER_STORES,
+        TEXTURE_STORES,
         MAD_STORES,
         EIGENDISTORTION_STORES,
         GEODESIC_STORES,
