@@ -576,6 +576,8 @@ def test_package_exports():
         "LuminanceContrastGainControl",
         "LuminanceGainControl",
         "OnOff",
+        "PortillaSimoncelli",
+        "SteerablePyramidFreq",
     }
 
 
