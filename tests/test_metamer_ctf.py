@@ -247,3 +247,38 @@ def test_models_that_cannot_do_coarse_to_fine_are_refused(image, model, error, m
         po.validate.validate_coarse_to_fine(model, image_shape=(1, 1, 8, 8))
     with pytest.raises(error, match="can't do coarse-to-fine"):
         MetamerCTF(image, model)
+
+
+def test_loss_with_for_scales_gets_each_subset(image):
+    asked = []
+
+    class Weighted:
+        def __call__(self, x, y):
+            return po.loss.l2_norm(x, y)
+
+        def for_scales(self, scales):
+            asked.append(list(scales))
+            return lambda x, y: 2 * po.loss.l2_norm(x, y)
+
+    met = MetamerCTF(image, ThreeScalesSelectable(), loss_function=Weighted())
+    met.synthesize(
+        7,
+        store_progress=1,
+        change_scale_criterion=None,
+        ctf_iters_to_check=3,
+        progress=False,
+    )
+    assert asked == [["coarse"], ["coarse", "middle"]]
+    model = met.model
+    for iteration, subset in ((0, ["coarse"]), (4, ["coarse", "middle"])):
+        x = met.saved_metamer[iteration]
+        by_hand = 2 * po.loss.l2_norm(
+            model(x, scales=subset), model(image, scales=subset)
+        ) + 0.1 * po.regularize.penalize_range(x)
+        torch.testing.assert_close(met.scales_loss[iteration], by_hand)
+    # on "all" the plain call is used
+    x = met.saved_metamer[6]
+    by_hand = po.loss.l2_norm(
+        model(x), model(image)
+    ) + 0.1 * po.regularize.penalize_range(x)
+    torch.testing.assert_close(met.scales_loss[6], by_hand)

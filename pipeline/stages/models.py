@@ -161,7 +161,9 @@ def build_model(
     try:
         model = cls(**{k: _as_constructor_value(v) for k, v in params.items()})
         remove_grad(model)
-        validate_model(model.eval(), image_shape=(1, 1, 32, 32))
+        # models built for one image size (texture statistics) are probed at it
+        height, width = getattr(model, "image_shape", (32, 32))
+        validate_model(model.eval(), image_shape=(1, 1, int(height), int(width)))
     except (TypeError, ValueError) as error:
         raise ModelError(f"cannot build model {name} with {params}: {error}") from error
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}

@@ -42,6 +42,9 @@ class MetamerCTF(Metamer):
     scales)`` method (as :class:`pipeline.models.PortillaSimoncelli` has), each step
     runs the model once and selects the current scales from its output; otherwise
     it runs the model on the current scales and, without gradient, on all of them.
+    A loss function with a ``for_scales(scales)`` method (such as
+    :func:`pipeline.loss.portilla_simoncelli_loss`) is asked for the loss of each
+    scale subset, so weighted statistics keep their weights.
 
     Parameters
     ----------
@@ -118,6 +121,7 @@ class MetamerCTF(Metamer):
         self._change_scale_criterion: float | None = 1e-2
         self._ctf_iters_to_check = 50
         self._target_parts: dict[tuple, Tensor] = {}
+        self._part_losses: dict[tuple, Callable[[Tensor, Tensor], Tensor]] = {}
         self._selects_from_full = hasattr(model, "remove_scales")
         if self._selects_from_full:
             self._check_remove_scales()
@@ -145,6 +149,15 @@ class MetamerCTF(Metamer):
             with torch.no_grad():
                 self._target_parts[key] = self._model(self._image, scales=subset)
         return self._target_parts[key]
+
+    def _part_loss(self, subset: list[Hashable]) -> Callable[[Tensor, Tensor], Tensor]:
+        """Return the loss for the statistics of ``subset`` (with their own weights)."""
+        key = tuple(subset)
+        if key not in self._part_losses:
+            for_scales = getattr(self._loss_function, "for_scales", None)
+            loss = self._loss_function if for_scales is None else for_scales(subset)
+            self._part_losses[key] = loss
+        return self._part_losses[key]
 
     def _check_remove_scales(self) -> None:
         """Make sure selecting from the full output equals running on the subset."""
@@ -184,7 +197,8 @@ class MetamerCTF(Metamer):
             part = self._model(x, scales=subset)
             with torch.no_grad():
                 representation = self._model(x)
-        scale_loss = self._loss_function(part, self._target_part(subset)) + weighted
+        part_loss = self._part_loss(subset)
+        scale_loss = part_loss(part, self._target_part(subset)) + weighted
         with torch.no_grad():
             loss = self._loss_function(representation, target) + weighted
         return {
