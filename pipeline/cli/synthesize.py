@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from .options import (
     seed_option,
     stage_command,
 )
+
+if TYPE_CHECKING:
+    from ..stages._checkpoint import CheckpointPolicy
 
 __all__ = ["synthesize"]
 
@@ -91,10 +95,57 @@ def optimization_options(function: Callable) -> Callable:
         ),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         overwrite_option,
+        *checkpoint_options,
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+checkpoint_options = [
+    click.option(
+        "--checkpoint-every",
+        type=click.IntRange(min=1),
+        default=200,
+        show_default=True,
+        help="Write a checkpoint (to resume from if killed) every N iterations...",
+    ),
+    click.option(
+        "--checkpoint-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=120.0,
+        show_default=True,
+        help="...or every this many seconds, whichever comes first.",
+    ),
+    click.option(
+        "--restart",
+        is_flag=True,
+        help="Discard this output's checkpoints and start from the beginning.",
+    ),
+]
+
+
+def checkpoint_policy(options: dict[str, object]) -> CheckpointPolicy:
+    """Take the checkpoint options out of a command's options.
+
+    Parameters
+    ----------
+    options
+        The command's keyword arguments; the checkpoint ones are removed.
+
+    Returns
+    -------
+    policy
+        When to write checkpoints, and whether to discard old ones.
+
+    """
+    from ..stages._checkpoint import CheckpointPolicy
+
+    return CheckpointPolicy(
+        every_iterations=options.pop("checkpoint_every"),
+        every_seconds=options.pop("checkpoint_seconds"),
+        restart=options.pop("restart"),
+    )
 
 
 @click.group()
@@ -165,6 +216,7 @@ def metamer(
     """Synthesize a metamer of IMAGE_STORE under MODEL into OUT_STORE."""
     from ..stages.metamer import MetamerSettings, synthesize_metamer
 
+    checkpoints = checkpoint_policy(settings)
     synthesize_metamer(
         image_store,
         model,
@@ -172,6 +224,7 @@ def metamer(
         MetamerSettings(**settings),
         overwrite=overwrite,
         progress=not quiet,
+        checkpoints=checkpoints,
     )
     click.echo(f"wrote {out_store}")
 
@@ -222,6 +275,7 @@ def mad(
     """Synthesize one MAD competition image of IMAGE_STORE into OUT_STORE."""
     from ..stages.mad import MADSettings, synthesize_mad
 
+    checkpoints = checkpoint_policy(settings)
     synthesize_mad(
         image_store,
         out_store,
@@ -230,6 +284,7 @@ def mad(
         MADSettings(**settings),
         overwrite=overwrite,
         progress=not quiet,
+        checkpoints=checkpoints,
     )
     click.echo(f"wrote {out_store}")
 
@@ -350,6 +405,7 @@ def geodesic(
     """Synthesize a geodesic from IMAGE_A to IMAGE_B under MODEL into OUT_STORE."""
     from ..stages.geodesic import GeodesicSettings, synthesize_geodesic
 
+    checkpoints = checkpoint_policy(settings)
     synthesize_geodesic(
         image_a,
         image_b,
@@ -358,5 +414,6 @@ def geodesic(
         GeodesicSettings(**settings),
         overwrite=overwrite,
         progress=not quiet,
+        checkpoints=checkpoints,
     )
     click.echo(f"wrote {out_store}")

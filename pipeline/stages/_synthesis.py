@@ -8,8 +8,7 @@ that appears under its final name only once complete.
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import PipelineError
-from ..store.atomic import atomic_output
+from ..faults import fault_point
+from ..store.atomic import OutputExistsError, atomic_output
 from ..store.history import HistoryWriter
 from ..store.schema import SCHEMA_VERSION, consolidate, write_attrs
+from ._checkpoint import Checkpoint, CheckpointPolicy, digest
 from ._runtime import provenance
 
 if TYPE_CHECKING:
@@ -164,6 +165,11 @@ def run_streamed(
     settings: OptimizationSettings,
     device: str,
     attrs: dict[str, Any],
+    *,
+    setup: Callable[[], None],
+    inputs: Sequence[str | Path],
+    code: str,
+    checkpoints: CheckpointPolicy | None = None,
     finish: Callable[[zarr.Group], dict[str, Any]] | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -171,18 +177,21 @@ def run_streamed(
     image_dims: tuple[list[str], list[str]] = (IMAGE_DIMS, IMAGE_DIMS),
     synthesize_options: dict[str, Any] | None = None,
 ) -> Path:
-    """Run ``synthesis`` with its whole history streamed into a new store.
+    """Run ``synthesis`` resumably and write its whole history into a new store.
 
-    The store gets the per-iteration values over ``iteration``, the synthesized image
-    over ``saved_iteration`` (``saved_<name>``), the target ``image``, the
-    ``initial_image``, the final ``<name>``, and attributes with the settings,
-    provenance and wall time. It is written under a temporary name and renamed only
-    when complete.
+    The synthesis resumes from its checkpoint when an earlier run of the same
+    synthesis (same settings but ``max_iter``, inputs and code) was killed, and
+    continues a finished one when ``max_iter`` grew (see
+    :mod:`pipeline.stages._checkpoint`). The store gets the per-iteration values over
+    ``iteration``, the synthesized image over ``saved_iteration``
+    (``saved_<name>``), the target ``image``, the ``initial_image``, the final
+    ``<name>``, and attributes with the settings, provenance and wall time. It is
+    written under a temporary name and renamed only when complete.
 
     Parameters
     ----------
     synthesis
-        Set-up synthesis object (``setup()`` already called) with an ``image``.
+        Synthesis object, built but not set up, with an ``image``.
     out
         Store to create.
     kind
@@ -193,6 +202,15 @@ def run_streamed(
         Device it runs on.
     attrs
         Method-specific attributes (image and model names...).
+    setup
+        Sets ``synthesis`` up for a fresh start (initial image, optimizer).
+    inputs
+        Files and stores the synthesis reads; a checkpoint of other inputs is not
+        resumed.
+    code
+        Fingerprint of the stage's code; a checkpoint of other code is not resumed.
+    checkpoints
+        When to write checkpoints (default :class:`CheckpointPolicy`).
     finish
         Called with the open group after synthesis to write method-specific arrays;
         returns more attributes.
@@ -213,11 +231,63 @@ def run_streamed(
     out
         The written store.
 
+    Raises
+    ------
+    PipelineError
+        If the output exists (without ``overwrite``), or a checkpoint holds more
+        iterations than ``max_iter``.
+
     """
     import zarr
 
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(
+            f"output {out} already exists: remove it or pass --overwrite"
+        )
+    identity = {
+        "kind": kind,
+        "settings": {
+            k: v for k, v in dataclasses.asdict(settings).items() if k != "max_iter"
+        },
+        "device": device,
+        "inputs": [digest(path) for path in inputs],
+        "code": code,
+    }
+    checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
+    state = checkpoint.load()
+    if state is None:
+        setup()
+        checkpoint.begin(synthesis)
+        stop_reason = None
+    else:
+        checkpoint.resume(synthesis)
+        synthesis.setup(optimizer=settings.setup_arguments(device)["optimizer"])
+        stop_reason = state["stop_reason"] if state["finished"] else None
+    remaining = settings.max_iter - synthesis.n_iterations
+    if remaining < 0:
+        raise PipelineError(
+            f"{checkpoint.directory} holds {synthesis.n_iterations} iterations, more "
+            f"than max_iter {settings.max_iter}: raise max_iter, or pass --restart to "
+            "start over with fewer"
+        )
+    if remaining > 0 and stop_reason != "converged":
+        synthesis.synthesize(
+            remaining,
+            store_progress=settings.store_progress,
+            stop_criterion=settings.stop_criterion,
+            stop_iters_to_check=settings.stop_iters_to_check,
+            on_iteration=checkpoint,
+            keep_history=False,
+            progress=progress,
+            **(synthesize_options or {}),
+        )
+        done = synthesis.n_iterations >= settings.max_iter
+        checkpoint.write(finished=True, stop_reason="max_iter" if done else "converged")
+    elif not state or not state["finished"]:  # killed after its last iteration
+        synthesis.refresh_current_values()
+        checkpoint.write(finished=True, stop_reason="max_iter")
     name = synthesis.synthesized_name
-    initial = synthesis.synthesized_image.detach().cpu().numpy().copy()  # not a view
     with atomic_output(out, overwrite=overwrite) as temporary:
         group = zarr.open_group(str(temporary), mode="w-")
         write_attrs(
@@ -232,22 +302,16 @@ def run_streamed(
         writer = HistoryWriter(
             temporary, f"saved_{name}", tuple(synthesized_dims), value_dims=value_dims
         )
-        started = time.perf_counter()
-        synthesis.synthesize(
-            settings.max_iter,
-            store_progress=settings.store_progress,
-            stop_criterion=settings.stop_criterion,
-            stop_iters_to_check=settings.stop_iters_to_check,
-            on_iteration=writer,
-            keep_history=False,
-            progress=progress,
-            **(synthesize_options or {}),
-        )
+        for record in checkpoint.history(f"saved_{name}"):
+            writer(record)
+            if record.iteration % 64 == 0:
+                fault_point("store")
         final = synthesis.synthesized_image.detach()
         n_iterations = writer.finalize(synthesis.current_values, final)
-        wall_time = time.perf_counter() - started
         write_array(group, "image", synthesis.image.cpu().numpy(), target_dims)
-        write_array(group, "initial_image", initial, synthesized_dims)
+        write_array(
+            group, "initial_image", checkpoint.initial.numpy(), synthesized_dims
+        )
         write_array(group, name, final.cpu().numpy(), synthesized_dims)
         more = finish(group) if finish is not None else {}
         write_attrs(
@@ -258,13 +322,13 @@ def run_streamed(
                 **more,
                 "parameters": dataclasses.asdict(settings),
                 "n_iterations": n_iterations,
-                "stop_reason": "max_iter"
-                if n_iterations >= settings.max_iter
-                else "converged",
-                "wall_time_s": wall_time,
+                "stop_reason": checkpoint.state["stop_reason"],
+                "wall_time_s": checkpoint.elapsed,
                 **provenance(device),
                 "complete": True,
             },
         )
         consolidate(temporary)
-    return Path(out)
+        fault_point("rename")
+    checkpoint.complete(out)
+    return out

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PipelineError
+from ..fingerprint import code_fingerprint
 from ..store.schema import read_image_store
+from ._checkpoint import CheckpointPolicy
 from ._runtime import resolve_device
 from ._synthesis import OptimizationSettings, run_streamed, write_array
 from .models import load_model
@@ -79,8 +81,9 @@ def synthesize_geodesic(
     settings: GeodesicSettings,
     overwrite: bool = False,
     progress: bool = True,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> Path:
-    """Run geodesic synthesis and stream its whole history into a zarr store.
+    """Run geodesic synthesis, resumably, and write its whole history into a store.
 
     Besides what every synthesis store holds (``geodesic``: the interior frames
     over ``interior``, ``saved_geodesic``, the two anchors as ``image`` over
@@ -104,6 +107,8 @@ def synthesize_geodesic(
         Replace an existing store.
     progress
         Show a progress bar.
+    checkpoints
+        When to write the checkpoints a killed run resumes from.
 
     Returns
     -------
@@ -138,7 +143,6 @@ def synthesize_geodesic(
         initial_sequence=settings.initial_sequence,
         penalty_lambda=settings.penalty_lambda,
     )
-    geodesic.setup(**settings.setup_arguments(device))
 
     def finish(group: zarr.Group) -> dict[str, Any]:
         sequence, pixelfade = geodesic.geodesic, geodesic.pixelfade
@@ -167,7 +171,11 @@ def synthesize_geodesic(
         settings,
         device,
         attrs,
-        finish,
+        setup=lambda: geodesic.setup(**settings.setup_arguments(device)),
+        inputs=[image_a, image_b, model_path],
+        code=code_fingerprint("pipeline.stages.geodesic:synthesize_geodesic"),
+        checkpoints=checkpoints,
+        finish=finish,
         overwrite=overwrite,
         progress=progress,
         value_dims=dims,

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PipelineError
+from ..fingerprint import code_fingerprint
 from ..store.schema import read_image_store
+from ._checkpoint import CheckpointPolicy
 from ._runtime import resolve_device
 from ._synthesis import OptimizationSettings, run_streamed
 from .models import load_model
@@ -106,8 +108,9 @@ def synthesize_mad(
     settings: MADSettings,
     overwrite: bool = False,
     progress: bool = True,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> Path:
-    """Run one MAD competition synthesis and stream its history into a zarr store.
+    """Run one MAD competition synthesis, resumably, and write its history to a store.
 
     Besides what every synthesis store holds (``mad_image``, ``saved_mad_image``),
     the store has ``optimized_metric_loss`` and ``reference_metric_loss`` over
@@ -128,6 +131,8 @@ def synthesize_mad(
         Replace an existing store.
     progress
         Show a progress bar.
+    checkpoints
+        When to write the checkpoints a killed run resumes from.
 
     Returns
     -------
@@ -176,7 +181,6 @@ def synthesize_mad(
             metric_tradeoff_lambda=settings.metric_tradeoff_lambda,
             penalty_lambda=settings.penalty_lambda,
         )
-        mad.setup(initial, **settings.setup_arguments(device))
         attrs = {
             "image_name": image_attrs.get("name", Path(image_store).stem),
             "image_source": image_attrs.get("source", ""),
@@ -193,6 +197,17 @@ def synthesize_mad(
             settings,
             device,
             attrs,
+            setup=lambda: mad.setup(initial, **settings.setup_arguments(device)),
+            inputs=[
+                image_store,
+                *(
+                    Path(m)
+                    for m in (optimized_metric, reference_metric)
+                    if m.endswith(".model")
+                ),
+            ],
+            code=code_fingerprint("pipeline.stages.mad:synthesize_mad"),
+            checkpoints=checkpoints,
             overwrite=overwrite,
             progress=progress,
         )

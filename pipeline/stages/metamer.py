@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PipelineError
+from ..fingerprint import code_fingerprint
 from ..store.schema import read_image_store
+from ._checkpoint import CheckpointPolicy
 from ._runtime import resolve_device
 from ._synthesis import OptimizationSettings, run_streamed, write_array
 from .models import load_model
@@ -127,8 +129,9 @@ def synthesize_metamer(
     settings: MetamerSettings,
     overwrite: bool = False,
     progress: bool = True,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> Path:
-    """Run metamer synthesis and stream its whole history into a zarr store.
+    """Run metamer synthesis, resumably, and write its whole history into a store.
 
     Besides what every synthesis store holds, a metamer store has the flattened
     ``target_representation`` and ``metamer_representation`` (final) over
@@ -152,6 +155,8 @@ def synthesize_metamer(
         Replace an existing store.
     progress
         Show a progress bar.
+    checkpoints
+        When to write the checkpoints a killed run resumes from.
 
     Returns
     -------
@@ -180,7 +185,6 @@ def synthesize_metamer(
     if settings.initial_noise is not None:
         mean = image.mean(dim=(-2, -1), keepdim=True)
         initial = mean + settings.initial_noise * (torch.rand_like(image) - 0.5)
-    metamer.setup(initial, **settings.setup_arguments(device))
 
     def finish(group: zarr.Group) -> dict[str, Any]:
         with torch.no_grad():
@@ -216,7 +220,11 @@ def synthesize_metamer(
         settings,
         device,
         attrs,
-        finish,
+        setup=lambda: metamer.setup(initial, **settings.setup_arguments(device)),
+        inputs=[image_store, model_path],
+        code=code_fingerprint("pipeline.stages.metamer:synthesize_metamer"),
+        checkpoints=checkpoints,
+        finish=finish,
         overwrite=overwrite,
         progress=progress,
         synthesize_options=settings.synthesize_options(),

@@ -522,6 +522,13 @@ class OptimizedSynthesis(abc.ABC):
                 on_iteration(record)
             if reason is not None:
                 warnings.warn(reason, UserWarning, stacklevel=2)
+        self.refresh_current_values()
+
+    def refresh_current_values(self) -> None:
+        """Evaluate the objective's terms at the current image (``current_values``).
+
+        :meth:`synthesize` does this when it returns.
+        """
         with torch.no_grad():
             self._current_values = {
                 k: v.detach() for k, v in self._objective_terms(self._optimized).items()
@@ -691,6 +698,25 @@ class OptimizedSynthesis(abc.ABC):
             "extra": self._extra_state(),
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        """Return the synthesis state (not the model) as tensors and plain values.
+
+        What :meth:`save` writes and :meth:`load_state_dict` restores: the image,
+        optimizer and scheduler state, history and the checks of :meth:`load`.
+
+        Returns
+        -------
+        state
+            Nested dicts and lists of tensors, numbers and strings only.
+
+        """
+        return {
+            "format": SAVE_FORMAT,
+            "class": type(self).__name__,
+            "torch_version": str(torch.__version__),
+            "state": self._state(),
+        }
+
     def save(self, file_path: str | Path) -> None:
         """Save the synthesis state (not the model) to a ``.pt`` file.
 
@@ -703,13 +729,7 @@ class OptimizedSynthesis(abc.ABC):
             Where to write.
 
         """
-        payload = {
-            "format": SAVE_FORMAT,
-            "class": type(self).__name__,
-            "torch_version": str(torch.__version__),
-            "state": self._state(),
-        }
-        torch.save(payload, file_path)
+        torch.save(self.state_dict(), file_path)
 
     def load(
         self,
@@ -751,11 +771,44 @@ class OptimizedSynthesis(abc.ABC):
                 f"cannot read saved synthesis {file_path}: {type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else ''}"
             ) from error
+        self.load_state_dict(
+            payload,
+            raise_on_checks,
+            tensor_equality_atol,
+            tensor_equality_rtol,
+            source=str(file_path),
+        )
+
+    def load_state_dict(
+        self,
+        payload: dict[str, Any],
+        raise_on_checks: bool = True,
+        tensor_equality_atol: float = 1e-8,
+        tensor_equality_rtol: float = 1e-5,
+        source: str = "the state",
+    ) -> None:
+        """Restore what :meth:`state_dict` returned, after the checks of :meth:`load`.
+
+        Parameters
+        ----------
+        payload
+            The state.
+        raise_on_checks, tensor_equality_atol, tensor_equality_rtol
+            As :meth:`load`.
+        source
+            Where the state came from, for error messages.
+
+        Raises
+        ------
+        SynthesisLoadError
+            If the state is not that of this class, or a check fails.
+
+        """
         if not isinstance(payload, dict) or payload.get("format") != SAVE_FORMAT:
-            raise SynthesisLoadError(f"{file_path} is not a saved pipeline synthesis")
+            raise SynthesisLoadError(f"{source} is not a saved pipeline synthesis")
         if payload["class"] != type(self).__name__:
             raise SynthesisLoadError(
-                f"{file_path} holds a {payload['class']}, not a {type(self).__name__}"
+                f"{source} holds a {payload['class']}, not a {type(self).__name__}"
             )
         if self._n_iterations > 0 or self._optimizer is not None:
             raise SynthesisLoadError(
