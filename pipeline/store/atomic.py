@@ -32,6 +32,20 @@ def remove_path(path: Path) -> None:
         path.unlink()
 
 
+def _remove_abandoned_partials(final: Path) -> None:
+    """Remove partial outputs of ``final`` left by processes that were killed."""
+    for partial in final.parent.glob(f".{final.name}.partial-*"):
+        pid = partial.name.rpartition("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # its writer is gone: nobody will finish it
+            remove_path(partial)
+        except PermissionError:  # alive, another user's
+            continue
+
+
 @contextlib.contextmanager
 def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it to ``final`` only on success.
@@ -64,6 +78,7 @@ def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
             f"output {final} already exists: remove it or pass --overwrite"
         )
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_partials(final)
     temporary = final.with_name(f".{final.name}.partial-{os.getpid()}")
     remove_path(temporary)
     try:

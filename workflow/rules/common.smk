@@ -7,9 +7,11 @@ from snakemake.utils import validate
 from pipeline.config import (
     MAD_METRICS,
     check_config,
+    check_stored_iterations,
     mad_metric_pair,
     mad_runs,
     mad_settings,
+    max_iter_setting,
     metamer_settings,
     runs,
     settings,
@@ -19,11 +21,18 @@ from pipeline.fingerprint import code_fingerprint
 
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
+# and, once the store paths are known (below): check_stored_iterations(STORED_ITERATIONS)
 
 RESULTS = config["results"]
 # reuses code fingerprints while their source files are unchanged (fast dry runs)
 FINGERPRINT_CACHE = ".snakemake/pipeline_code_fingerprints.json"
 FIGURE_FORMATS = config["figures"]["formats"]
+# when syntheses write the checkpoints they resume from; spliced into the commands
+# as config references, which Snakemake does not track: changing them reruns nothing
+CHECKPOINTING = (
+    " --checkpoint-every {config[checkpoints][every_iterations]}"
+    " --checkpoint-seconds {config[checkpoints][every_seconds]}"
+)
 
 
 wildcard_constraints:
@@ -115,6 +124,18 @@ GEODESIC_FIGURES = [
     ),
 ]
 SUMMARY = f"{RESULTS}/summary.csv"
+# (store, config key of its max_iter, max_iter): no max_iter below what a store holds
+STORED_ITERATIONS = [
+    (store, *max_iter_setting(config, section, run))
+    for section, stores, section_runs in (
+        ("metamer", METAMER_STORES, runs(config, "metamer")),
+        ("texture", TEXTURE_STORES, runs(config, "texture")),
+        ("mad", MAD_STORES, mad_runs(config)),
+        ("geodesic", GEODESIC_STORES, runs(config, "geodesic")),
+    )
+    for store, run in zip(stores, section_runs, strict=True)
+]
+check_stored_iterations(STORED_ITERATIONS)
 
 
 def metric_argument(metric):

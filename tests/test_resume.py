@@ -1,0 +1,255 @@
+"""Kill a real synthesis anywhere and start it again: the result is bit-identical.
+
+Each kill is a real SIGKILL the process sends itself at a named point
+(``PIPELINE_KILL_AT``, see ``pipeline.faults``): after a given iteration, half-way
+through writing a checkpoint file, while writing the final store, just before the
+store is renamed into place, and after that while the checkpoint is retired.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# attributes that differ between two runs of the same synthesis by nature
+VOLATILE_ATTRS = {"wall_time_s"}
+
+COMMON = ["--device", "cpu", "--dtype", "float64", "--quiet", "--checkpoint-every", "5"]
+METHODS = {
+    "metamer": lambda d: [
+        "synthesize", "metamer", d / "camera.zarr", d / "gauss.model",
+        "--max-iter", "30", "--store-progress", "4",
+    ],
+    "ctf": lambda d: [
+        "synthesize", "metamer", d / "brick.zarr", d / "ps.model",
+        "--max-iter", "24", "--store-progress", "3", "--coarse-to-fine", "together",
+        "--ctf-iters-to-check", "4", "--change-scale-criterion", "none",
+        "--initial-noise", "0.2", "--loss", "portilla_simoncelli",
+    ],
+    "mad": lambda d: [
+        "synthesize", "mad", d / "camera.zarr", "--optimized-metric", "mse",
+        "--reference-metric", "ssim", "--minmax", "max", "--max-iter", "20",
+        "--store-progress", "3",
+    ],
+    "geodesic": lambda d: [
+        "synthesize", "geodesic", d / "camera.zarr", d / "shifted.zarr",
+        d / "gauss.model", "--n-steps", "3", "--max-iter", "20", "--store-progress", "6",
+    ],
+}  # fmt: skip
+
+
+def pipeline(*args, kill_at=None, check=True):
+    env = dict(os.environ)
+    env.pop("PIPELINE_KILL_AT", None)
+    if kill_at:
+        env["PIPELINE_KILL_AT"] = kill_at
+    result = subprocess.run(
+        [BIN / "pipeline", *map(str, args)], env=env, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout + result.stderr)
+    return result
+
+
+def synthesis_args(directory, method, out):
+    args = METHODS[method](directory)
+    position = 3 if method == "mad" else 5 if method == "geodesic" else 4
+    return [*args[:position], out, *args[position:], *COMMON]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    pipeline("prepare-images", "camera", d / "camera.zarr", "--size", 16)
+    pipeline(
+        "prepare-images", "camera", d / "shifted.zarr", "--size", 16, "--shift", 0, 2
+    )
+    pipeline("prepare-images", "brick", d / "brick.zarr", "--size", 32)
+    pipeline("build-model", "Gaussian", d / "gauss.model", "--param", "kernel_size=5")
+    pipeline(
+        "build-model", "PortillaSimoncelli", d / "ps.model",
+        "--param", "image_shape=[32,32]", "--param", "n_scales=2",
+        "--param", "n_orientations=2", "--param", "spatial_corr_width=3",
+    )  # fmt: skip
+    return d
+
+
+@pytest.fixture(scope="module")
+def references(inputs, tmp_path_factory):
+    """Each method's store from one uninterrupted run."""
+    d = tmp_path_factory.mktemp("references")
+    stores = {}
+    for method in METHODS:
+        stores[method] = d / f"{method}.zarr"
+        pipeline(*synthesis_args(inputs, method, stores[method]))
+    return stores
+
+
+def assert_same_store(got, expected):
+    a, b = xr.open_zarr(got), xr.open_zarr(expected)
+    assert sorted(a.variables) == sorted(b.variables)
+    for name in b.variables:
+        assert np.array_equal(a[name].values, b[name].values, equal_nan=True), name
+    attrs = {k: v for k, v in a.attrs.items() if k not in VOLATILE_ATTRS}
+    assert attrs == {k: v for k, v in b.attrs.items() if k not in VOLATILE_ATTRS}
+
+
+def assert_checkpoint_retired(out):
+    resume = out.with_name(f".{out.name}.resume")
+    names = sorted(p.name for p in resume.iterdir())
+    assert names == [names[0], "state.pt"] and names[0].startswith("base-"), names
+    assert not list(out.parent.glob(f".{out.name}.partial-*"))
+
+
+KILLS = [
+    ("metamer", "iteration:3"),  # before the first checkpoint: starts over
+    ("metamer", "iteration:17"),  # between checkpoints
+    ("metamer", "iteration:21"),  # just after a checkpoint
+    ("metamer", "checkpoint-segment:2"),  # half-way through a history segment
+    ("metamer", "checkpoint-state:3"),  # half-way through a state file
+    ("metamer", "store:1"),  # while writing the final store
+    ("metamer", "rename:1"),  # store complete, not yet under its name
+    ("metamer", "continuation:1"),  # store in place, checkpoint being retired
+    ("ctf", "iteration:13"),  # coarse to fine, inside a scale
+    ("ctf", "checkpoint-state:2"),
+    ("mad", "iteration:9"),
+    ("mad", "checkpoint-segment:1"),
+    ("geodesic", "iteration:7"),
+]
+
+
+@pytest.mark.parametrize(("method", "kill_at"), KILLS)
+def test_killed_synthesis_resumes_bit_identical(
+    inputs, references, tmp_path, method, kill_at
+):
+    out = tmp_path / f"{method}.zarr"
+    args = synthesis_args(inputs, method, out)
+    killed = pipeline(*args, kill_at=kill_at, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resume = out.with_name(f".{out.name}.resume")
+    if kill_at in ("iteration:17", "iteration:21"):  # resumes, not starts over
+        state = torch.load(resume / "state.pt", weights_only=True)
+        assert state["n_iterations"] == (15 if kill_at == "iteration:17" else 20)
+    again = ["--overwrite"] if kill_at.startswith("continuation") else []
+    pipeline(*args, *again)
+    assert_same_store(out, references[method])
+    assert_checkpoint_retired(out)
+
+
+def test_extending_a_finished_synthesis_equals_running_it_at_once(inputs, tmp_path):
+    def run(out, max_iter, *extra):
+        args = synthesis_args(inputs, "metamer", out)
+        args[args.index("--max-iter") + 1] = str(max_iter)
+        pipeline(*args, *extra)
+
+    run(tmp_path / "once.zarr", 150)
+    run(tmp_path / "grown.zarr", 100)
+    # a later run with a larger max_iter continues from iteration 100
+    run(tmp_path / "grown.zarr", 150, "--overwrite", "--checkpoint-every", "1000")
+    assert_same_store(tmp_path / "grown.zarr", tmp_path / "once.zarr")
+    grown = xr.open_zarr(tmp_path / "grown.zarr")
+    assert grown.sizes["iteration"] == 151
+    assert_checkpoint_retired(tmp_path / "grown.zarr")
+
+
+def test_other_settings_do_not_resume_and_restart_discards(
+    inputs, references, tmp_path
+):
+    out = tmp_path / "m.zarr"
+    args = synthesis_args(inputs, "metamer", out)
+    pipeline(*args, kill_at="iteration:12", check=False)
+    resume = out.with_name(f".{out.name}.resume")
+    assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 10
+    pipeline(*args, "--lr", "0.02")  # another learning rate: from scratch
+    fresh = tmp_path / "fresh.zarr"
+    pipeline(*synthesis_args(inputs, "metamer", fresh), "--lr", "0.02")
+    assert_same_store(out, fresh)
+    # --restart ignores a checkpoint of the same synthesis
+    pipeline(*args, "--overwrite", kill_at="iteration:12", check=False)
+    restarted = pipeline(
+        *args, "--overwrite", "--restart", kill_at="iteration:3", check=False
+    )
+    assert restarted.returncode == -signal.SIGKILL
+    assert not (resume / "state.pt").exists()  # killed before its first checkpoint
+    pipeline(*args, "--overwrite")
+    assert_same_store(out, references["metamer"])
+
+
+def test_lower_max_iter_than_checkpointed_is_refused(inputs, tmp_path):
+    out = tmp_path / "m.zarr"
+    args = synthesis_args(inputs, "metamer", out)
+    pipeline(*args)
+    lower = list(args)
+    lower[lower.index("--max-iter") + 1] = "20"
+    result = pipeline(*lower, "--overwrite", check=False)
+    assert result.returncode == 1
+    assert "holds 30 iterations, more than max_iter 20" in result.stderr
+    assert xr.open_zarr(out).sizes["iteration"] == 31  # nothing lost
+
+
+def test_corrupt_checkpoint_is_a_clear_error(inputs, tmp_path):
+    out = tmp_path / "m.zarr"
+    args = synthesis_args(inputs, "metamer", out)
+    pipeline(*args, kill_at="iteration:12", check=False)
+    state = out.with_name(f".{out.name}.resume") / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    result = pipeline(*args, check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "unreadable" in errors[0] and "--restart" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+SNAKEMAKE_CONFIG = {
+    "images": {"camera": {"source": "camera", "size": 16}},
+    "models": {"gauss": {"class": "Gaussian", "params": {"kernel_size": 5}}},
+    "metamer": {
+        "images": ["camera"],
+        "models": ["gauss"],
+        "max_iter": 40,
+        "store_progress": 4,
+        "device": "cpu",
+        "dtype": "float64",
+    },
+    "checkpoints": {"every_iterations": 5},
+    "figures": {"formats": ["png"]},
+}
+
+
+def snakemake(workdir, kill_at=None):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env.pop("PIPELINE_KILL_AT", None)
+    if kill_at:
+        env["PIPELINE_KILL_AT"] = kill_at
+    (workdir / "config.yaml").write_text(yaml.safe_dump(SNAKEMAKE_CONFIG))
+    return subprocess.run(
+        [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile", "config.yaml",
+         "--cores", "1"],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_snakemake_job_killed_resumes_on_the_next_run(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight.mkdir()
+    killed.mkdir()
+    assert snakemake(straight).returncode == 0
+    store = Path("results/metamer/camera/gauss.zarr")
+    first = snakemake(killed, kill_at="iteration:27")
+    assert first.returncode != 0
+    assert not (killed / store).exists()  # nothing half-written under its name
+    resume = killed / store.with_name(f".{store.name}.resume")
+    assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 25
+    second = snakemake(killed)
+    assert second.returncode == 0, second.stderr
+    assert_same_store(killed / store, straight / store)
+    assert_checkpoint_retired(killed / store)
