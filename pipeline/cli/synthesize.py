@@ -97,9 +97,7 @@ def optimization_options(function: Callable) -> Callable:
         overwrite_option,
         *checkpoint_options,
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return with_options(options)(function)
 
 
 checkpoint_options = [
@@ -123,6 +121,29 @@ checkpoint_options = [
         help="Discard this output's checkpoints and start from the beginning.",
     ),
 ]
+
+
+def with_options(options: list[Callable]) -> Callable[[Callable], Callable]:
+    """Return a decorator adding ``options`` to a command, in order.
+
+    Parameters
+    ----------
+    options
+        Click option decorators.
+
+    Returns
+    -------
+    decorator
+        Applies them all.
+
+    """
+
+    def decorate(function: Callable) -> Callable:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 def checkpoint_policy(options: dict[str, object]) -> CheckpointPolicy:
@@ -346,6 +367,7 @@ def mad(
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @overwrite_option
+@with_options(checkpoint_options)
 @stage_command
 def eigendistortion(
     image_store: Path,
@@ -361,6 +383,7 @@ def eigendistortion(
         synthesize_eigendistortion,
     )
 
+    checkpoints = checkpoint_policy(settings)
     synthesize_eigendistortion(
         image_store,
         model,
@@ -368,6 +391,7 @@ def eigendistortion(
         EigendistortionSettings(**settings),
         overwrite=overwrite,
         progress=not quiet,
+        checkpoints=checkpoints,
     )
     click.echo(f"wrote {out_store}")
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PipelineError
 from ..faults import fault_point
@@ -40,12 +40,26 @@ from ..store.atomic import remove_path
 if TYPE_CHECKING:
     import torch
 
-    from ..synthesis.base import IterationRecord, OptimizedSynthesis
+    from ..synthesis.base import IterationRecord
 
 __all__ = ["Checkpoint", "CheckpointPolicy", "digest", "resume_directory"]
 
 CHECKPOINT_FORMAT = "pipeline.checkpoint/1"
 STATE_FILE = "state.pt"
+
+
+class Resumable(Protocol):
+    """What a synthesis offers to be checkpointed.
+
+    Optimized syntheses (:class:`~pipeline.synthesis.base.OptimizedSynthesis`) and
+    the eigendistortion power method offer it.
+    """
+
+    n_iterations: int
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, payload: dict[str, Any], *, source: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -206,7 +220,7 @@ class Checkpoint:
         self.policy = policy
         self.state: dict[str, Any] | None = None
         self._records: list[IterationRecord] = []
-        self._synthesis: OptimizedSynthesis | None = None
+        self._synthesis: Resumable | None = None
         self._initial: torch.Tensor | None = None
         self._started = 0.0
         self._elapsed_before = 0.0
@@ -259,22 +273,24 @@ class Checkpoint:
                 remove_path(path)
 
     # -- writing ------------------------------------------------------------------------
-    def begin(self, synthesis: OptimizedSynthesis) -> None:
+    def begin(self, synthesis: Resumable, initial: torch.Tensor) -> None:
         """Record a new synthesis (already set up) from its first iteration on.
 
         Parameters
         ----------
         synthesis
             The synthesis, set up and not yet run.
+        initial
+            Where it starts (kept for the store).
 
         """
         self._synthesis = synthesis
-        self._initial = synthesis.synthesized_image.detach().cpu().clone()
+        self._initial = initial.detach().cpu().clone()
         self._started = self._last_write = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.state = {"base": None, "segments": [], "finished": False}
 
-    def resume(self, synthesis: OptimizedSynthesis) -> None:
+    def resume(self, synthesis: Resumable) -> None:
         """Restore the freshly built ``synthesis`` from the checkpoint :meth:`load` found.
 
         The caller then calls ``setup()`` with the optimizer class only, as after

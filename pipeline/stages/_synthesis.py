@@ -258,7 +258,7 @@ def run_streamed(
     state = checkpoint.load()
     if state is None:
         setup()
-        checkpoint.begin(synthesis)
+        checkpoint.begin(synthesis, synthesis.synthesized_image)
         stop_reason = None
     else:
         checkpoint.resume(synthesis)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PipelineError
-from ..store.atomic import atomic_output
+from ..faults import fault_point
+from ..fingerprint import code_fingerprint
+from ..store.atomic import OutputExistsError, atomic_output
 from ..store.history import HistoryWriter
 from ..store.schema import SCHEMA_VERSION, consolidate, read_image_store, write_attrs
+from ._checkpoint import Checkpoint, CheckpointPolicy, digest
 from ._runtime import provenance, resolve_device
 from ._synthesis import IMAGE_DIMS, write_array
 from .models import load_model
@@ -76,8 +77,12 @@ def synthesize_eigendistortion(
     settings: EigendistortionSettings,
     overwrite: bool = False,
     progress: bool = True,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> Path:
     """Compute eigendistortions and write them, with the power-method history.
+
+    The power method is resumable: a killed run continues from its last checkpoint
+    (see :mod:`pipeline.stages._checkpoint`).
 
     The store holds ``eigendistortions`` over (``eigenindex``, channel, y, x),
     ``eigenvalues`` over ``eigenindex`` (its coordinate is each one's rank), the
@@ -99,6 +104,8 @@ def synthesize_eigendistortion(
         Replace an existing store.
     progress
         Show a progress bar.
+    checkpoints
+        When to write the checkpoints a killed run resumes from.
 
     Returns
     -------
@@ -118,6 +125,10 @@ def synthesize_eigendistortion(
     from ..synthesis.eigendistortion import Eigendistortion, PowerRecord
     from ..tensors import set_seed
 
+    if Path(out).exists() and not overwrite:
+        raise OutputExistsError(
+            f"output {out} already exists: remove it or pass --overwrite"
+        )
     device = resolve_device(settings.device)
     dtype = getattr(torch, settings.dtype)
     image, image_attrs = read_image_store(image_store)
@@ -128,6 +139,40 @@ def synthesize_eigendistortion(
     image = image.to(device=device, dtype=dtype)
     set_seed(settings.seed)
     eig = Eigendistortion(image, model)
+    identity = {
+        "kind": "eigendistortion",
+        "settings": dataclasses.asdict(settings),  # with max_iter: runs per phase
+        "device": device,
+        "inputs": [digest(image_store), digest(model_path)],
+        "code": code_fingerprint(
+            "pipeline.stages.eigendistortion:synthesize_eigendistortion"
+        ),
+    }
+    checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
+    if checkpoint.load() is None:
+        checkpoint.begin(eig, image)
+    else:
+        checkpoint.resume(eig)
+
+    def record(power: PowerRecord) -> None:
+        values = {
+            "eigenvalue_estimates": power.eigenvalues,
+            "eigenvalue_change": power.change,
+            "phase": torch.tensor(PHASES[power.phase], device=power.change.device),
+        }
+        checkpoint(IterationRecord(eig.n_iterations - 1, values, None))
+
+    eig.synthesize(
+        settings.method,
+        k=settings.k,
+        max_iter=settings.max_iter,
+        p=settings.p,
+        q=settings.q,
+        stop_criterion=settings.stop_criterion,
+        on_iteration=record,
+        progress=progress,
+    )
+    checkpoint.write(finished=True)
     with atomic_output(out, overwrite=overwrite) as temporary:
         group = zarr.open_group(str(temporary), mode="w-")
         write_attrs(
@@ -141,31 +186,9 @@ def synthesize_eigendistortion(
         writer = HistoryWriter(
             temporary, value_dims={"eigenvalue_estimates": ("estimate",)}
         )
-        counter = itertools.count()
-
-        def stream(record: PowerRecord) -> None:
-            values = {
-                "eigenvalue_estimates": record.eigenvalues,
-                "eigenvalue_change": record.change,
-                "phase": torch.tensor(
-                    PHASES[record.phase], device=record.change.device
-                ),
-            }
-            writer(IterationRecord(next(counter), values, None))
-
-        started = time.perf_counter()
-        eig.synthesize(
-            settings.method,
-            k=settings.k,
-            max_iter=settings.max_iter,
-            p=settings.p,
-            q=settings.q,
-            stop_criterion=settings.stop_criterion,
-            on_iteration=stream,
-            progress=progress,
-        )
+        for power in checkpoint.history(""):
+            writer(power)
         n_iterations = writer.close()
-        wall_time = time.perf_counter() - started
         write_array(group, "image", image.cpu().numpy(), IMAGE_DIMS)
         write_array(
             group,
@@ -186,10 +209,12 @@ def synthesize_eigendistortion(
                 "model_fingerprint": loaded.fingerprint,
                 "parameters": dataclasses.asdict(settings),
                 "n_iterations": n_iterations,
-                "wall_time_s": wall_time,
+                "wall_time_s": checkpoint.elapsed,
                 **provenance(device),
                 "complete": True,
             },
         )
         consolidate(temporary)
+        fault_point("rename")
+    checkpoint.discard()  # nothing to extend: a larger max_iter reruns both phases
     return Path(out)

@@ -24,6 +24,7 @@ from .base import SynthesisLoadError, _tensor_mismatch
 __all__ = ["EXACT_MAX_PIXELS", "Eigendistortion", "PowerRecord"]
 
 SAVE_FORMAT = "pipeline.eigendistortion/1"
+PROGRESS_FORMAT = "pipeline.eigendistortion-progress/1"
 # the exact method builds J (m x n) and F (n x n): refuse images larger than this
 EXACT_MAX_PIXELS = 4096
 
@@ -90,6 +91,9 @@ class Eigendistortion:
         self._eigenindex = torch.tensor([], dtype=torch.long)
         self._jacobian: Tensor | None = None
         self._history: list[PowerRecord] = []
+        # where the power method is: phase, iteration, vectors... (see state_dict)
+        self._progress: dict[str, Any] = {}
+        self._n_iterations = 0
 
     # -- documented attributes ------------------------------------------------------
     @property
@@ -207,6 +211,8 @@ class Eigendistortion:
         if max_iter < 1 or p < 0 or q < 0:
             raise ValueError("max_iter must be >= 1 and p, q >= 0")
         self._history = []
+        if not self._progress:  # not resuming: count from the start
+            self._n_iterations = 0
         if method == "exact":
             values, vectors, index = self._exact()
         elif method == "power":
@@ -236,25 +242,49 @@ class Eigendistortion:
         on_iteration: Callable[[PowerRecord], None] | None,
         progress: bool,
     ) -> Tensor:
-        """Run one block power-method phase; return its orthonormal vectors (k, n)."""
+        """Run (or finish) one block power-method phase; return its vectors (k, n).
+
+        ``self._progress`` says where the phase is after every iteration, before
+        ``on_iteration`` sees it, so a checkpoint taken there resumes exactly.
+        """
         from tqdm.auto import tqdm
 
-        like = {"dtype": self._image.dtype, "device": self._image.device}
-        vectors = _orthonormalize(torch.randn(k, self._image.numel(), **like))
-        previous = torch.zeros(k, **like)
-        with tqdm(total=max_iter, disable=not progress, desc=phase, leave=False) as bar:
-            for iteration in range(max_iter):
+        state = self._progress
+        if state.get("phase") == phase:  # resuming inside this phase
+            if state["done"]:
+                return state["vectors"]
+            vectors, previous = state["vectors"], state["previous"]
+            first = state["iteration"] + 1
+        else:
+            like = {"dtype": self._image.dtype, "device": self._image.device}
+            vectors = _orthonormalize(torch.randn(k, self._image.numel(), **like))
+            previous = torch.zeros(k, **like)
+            first = 0
+        with tqdm(
+            total=max_iter, initial=first, disable=not progress, desc=phase, leave=False
+        ) as bar:
+            for iteration in range(first, max_iter):
                 products = operator(vectors)
                 estimates = (products * vectors).sum(dim=1)
                 change = torch.linalg.vector_norm(estimates - previous)
                 previous = estimates
                 vectors = _orthonormalize(products)
+                done = change.item() < stop_criterion or iteration == max_iter - 1
+                self._progress = {
+                    **self._progress,
+                    "phase": phase,
+                    "iteration": iteration,
+                    "vectors": vectors,
+                    "previous": previous,
+                    "done": done,
+                }
+                self._n_iterations += 1
                 record = PowerRecord(iteration, phase, estimates, change)
                 self._history.append(record)
                 if on_iteration is not None:
                     on_iteration(record)
                 bar.update()
-                if change.item() < stop_criterion:
+                if done:
                     break
         return vectors
 
@@ -273,7 +303,11 @@ class Eigendistortion:
         def rayleigh(vectors: Tensor) -> Tensor:
             return (fisher.matmul(vectors) * vectors).sum(dim=1)
 
-        top = self._run_phase(fisher.matmul, "top", *options)
+        if self._progress.get("phase") == "bottom":
+            top = self._progress["top"]
+        else:
+            top = self._run_phase(fisher.matmul, "top", *options)
+            self._progress["top"] = top
         top_values = rayleigh(top)
         shift = top_values.max()
         # the top of (lambda_max I - F) is the bottom of F
@@ -286,6 +320,7 @@ class Eigendistortion:
         values = torch.cat([top_values[top_order], bottom_values[bottom_order]])
         vectors = torch.cat([top[top_order], bottom[bottom_order]])
         index = torch.cat([torch.arange(k), torch.arange(n - k, n)])
+        self._progress = {}
         return values, vectors, index
 
     def _randomized_svd(self, k: int, p: int, q: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -306,6 +341,57 @@ class Eigendistortion:
         values, vectors = torch.linalg.eigh((small + small.T) / 2)
         order = torch.argsort(values, descending=True)[:k]
         return values[order], (vectors[:, order].T @ basis), torch.arange(k)
+
+    # -- resuming the power method ------------------------------------------------
+    @property
+    def n_iterations(self) -> int:
+        """Power-method iterations run so far, both phases together."""
+        return self._n_iterations
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return where the power method is, to resume it after a kill.
+
+        Returns
+        -------
+        state
+            Phase, iteration, current vectors and estimates (tensors and plain
+            values only); restored by :meth:`load_state_dict`, after which
+            ``synthesize(method="power", ...)`` with the same arguments continues
+            from there.
+
+        """
+        return {
+            "format": PROGRESS_FORMAT,
+            "class": type(self).__name__,
+            "image": self._image,
+            "n_iterations": self._n_iterations,
+            "progress": dict(self._progress),
+        }
+
+    def load_state_dict(
+        self, payload: dict[str, Any], source: str = "the state"
+    ) -> None:
+        """Restore what :meth:`state_dict` returned, for this image.
+
+        Parameters
+        ----------
+        payload
+            The state.
+        source
+            Where it came from, for error messages.
+
+        Raises
+        ------
+        SynthesisLoadError
+            If it is not the state of an eigendistortion of this image.
+
+        """
+        if not isinstance(payload, dict) or payload.get("format") != PROGRESS_FORMAT:
+            raise SynthesisLoadError(f"{source} is not an eigendistortion's progress")
+        if _tensor_mismatch(payload["image"], self._image, 0, 0) is not None:
+            raise SynthesisLoadError(f"{source} is the progress of another image")
+        self._n_iterations = payload["n_iterations"]
+        self._progress = dict(payload["progress"])
 
     # -- devices, saving, loading ------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> None:
