@@ -2,23 +2,32 @@
 
 The schema (``workflow/schemas/config.schema.yaml``) checks types, names and defaults;
 this module checks what a schema cannot: that every image and model a synthesis names
-is defined, and it expands the config into the list of syntheses to run. Standard
-library only: the Snakefile imports it at parse time.
+is defined, that every model class exists and accepts its parameters (read from the
+class's source, see :mod:`pipeline.signatures`), that no existing store holds more
+iterations than the config asks for, and it expands the config into the list of
+syntheses to run. Standard library only: the Snakefile imports it at parse time.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .errors import PipelineError
+from .signatures import builtin_model_names, constructor_signature, find_model_class
 
 __all__ = [
     "MAD_METRICS",
     "ConfigError",
     "check_config",
+    "check_models",
+    "check_stored_iterations",
     "mad_metric_pair",
     "mad_runs",
     "mad_settings",
+    "max_iter_setting",
     "metamer_settings",
     "runs",
     "settings",
@@ -91,9 +100,12 @@ def check_config(config: dict[str, Any]) -> None:
     Raises
     ------
     ConfigError
-        Naming the key whose value refers to something undefined.
+        Naming the key whose value refers to something undefined or impossible.
 
     """
+    for model, entry in config["models"].items():
+        if ":" not in entry["class"]:  # built-in names first: sections refer to them
+            _check_model_class(model, entry["class"])
     metamer = config.get("metamer", {})
     _check_names("metamer.images", metamer.get("images", []), config["images"], "image")
     _check_names("metamer.models", metamer.get("models", []), config["models"], "model")
@@ -136,6 +148,69 @@ def check_config(config: dict[str, Any]) -> None:
                     f"config {key}.metrics: unknown metric {metric!r}; use one of "
                     f"{', '.join(MAD_METRICS)} or a model defined under 'models:'"
                 )
+    # last: the references above need no model source, this reads it (a user
+    # module must then be importable, e.g. on PYTHONPATH)
+    check_models(config)
+
+
+def check_models(config: dict[str, Any]) -> None:
+    """Check that every model's class exists and accepts its parameters.
+
+    Read from source, without importing the model code (see
+    :mod:`pipeline.signatures`); what cannot be told statically (a constructor taking
+    ``**kwargs``, a class built at run time...) is left to the job that builds it.
+
+    Parameters
+    ----------
+    config
+        The config after ``snakemake.utils.validate``.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``models.<name>.class`` for an unknown class, or
+        ``models.<name>.params`` for an unknown or missing constructor parameter.
+
+    """
+    for model, entry in config["models"].items():
+        cls = entry["class"]
+        found = _check_model_class(model, cls)
+        signature = constructor_signature(cls) if found else None
+        if signature is None:
+            continue
+        params = entry.get("params") or {}
+        accepted = ", ".join(signature.accepted) or "none"
+        for parameter in params:
+            if parameter not in signature.accepted:
+                raise ConfigError(
+                    f"config models.{model}.params: unknown parameter {parameter!r} "
+                    f"for {cls}; accepted are {accepted}"
+                )
+        for parameter in signature.required:
+            if parameter not in params:
+                raise ConfigError(
+                    f"config models.{model}.params: {cls} needs parameter "
+                    f"{parameter!r}; add it under models.{model}.params"
+                )
+
+
+def _check_model_class(model: str, cls: str) -> bool | None:
+    """Refuse a class that certainly does not exist; return whether it was found."""
+    found = find_model_class(cls)
+    if found is False and ":" not in cls:
+        raise ConfigError(
+            f"config models.{model}.class: unknown model class {cls!r}; built-in "
+            f"classes are {', '.join(builtin_model_names())} (or module:Class for "
+            "your own)"
+        )
+    if found is False:
+        module, _, name = cls.partition(":")
+        raise ConfigError(
+            f"config models.{model}.class: cannot find class {name!r} in module "
+            f"{module!r} (the module must be importable, e.g. on PYTHONPATH, and "
+            f"define {name or 'the class'}); give module:Class of a torch.nn.Module"
+        )
+    return found
 
 
 def _check_texture(config: dict[str, Any]) -> None:
@@ -201,6 +276,87 @@ def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
         **settings(config, "metamer"),
         **config["metamer"].get("overrides", {}).get(model, {}),
     }
+
+
+def max_iter_setting(
+    config: dict[str, Any], section: str, run: tuple[str, ...]
+) -> tuple[str, int]:
+    """Return the config key and value of one synthesis's ``max_iter``.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+    section
+        ``"metamer"``, ``"texture"``, ``"mad"`` or ``"geodesic"``.
+    run
+        The synthesis, as :func:`runs` (image or pair, model) or :func:`mad_runs`
+        (set, optimized metric, min or max) give it.
+
+    Returns
+    -------
+    key, max_iter
+        E.g. ``("metamer.overrides.on_off.max_iter", 500)`` where an override sets
+        it, else ``("metamer.max_iter", 300)``.
+
+    """
+    if section == "metamer":
+        model = run[1]
+        override = config["metamer"].get("overrides", {}).get(model, {})
+        if "max_iter" in override:
+            return f"metamer.overrides.{model}.max_iter", override["max_iter"]
+    elif section == "mad":
+        name = run[0]
+        entry = config["mad"]["sets"][name]
+        if entry.get("max_iter") is not None:
+            return f"mad.sets.{name}.max_iter", entry["max_iter"]
+    return f"{section}.max_iter", config[section]["max_iter"]
+
+
+def _stored_iterations(store: Path) -> int | None:
+    """Return the iterations a complete store holds (zarr attributes), or None."""
+    try:
+        metadata = json.loads((store / "zarr.json").read_text(encoding="utf-8"))
+        attrs = metadata["attributes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no store, or one the stage itself will report
+    if not isinstance(attrs, dict) or attrs.get("complete") is not True:
+        return None
+    count = attrs.get("n_iterations")
+    if count is None:
+        parameters = attrs.get("parameters")
+        count = parameters.get("max_iter") if isinstance(parameters, dict) else None
+    is_count = isinstance(count, int) and not isinstance(count, bool)
+    return count if is_count else None
+
+
+def check_stored_iterations(stores: Iterable[tuple[str, str, int]]) -> None:
+    """Refuse a ``max_iter`` below the iterations a synthesis store already holds.
+
+    A synthesis continues from its store when ``max_iter`` is raised; lowering it
+    below what is stored would silently throw computed iterations away.
+
+    Parameters
+    ----------
+    stores
+        ``(store path, config key of its max_iter, max_iter)`` of every synthesis
+        (see :func:`max_iter_setting`); stores that do not exist (yet), are
+        incomplete or unreadable are skipped (their job rewrites or reports them).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the store and what to do.
+
+    """
+    for path, key, max_iter in stores:
+        stored = _stored_iterations(Path(path))
+        if stored is not None and stored > max_iter:
+            raise ConfigError(
+                f"config {key}: {max_iter} is below the {stored} iterations already "
+                f"stored in {path}; raise it, or delete that store to recompute with "
+                "fewer"
+            )
 
 
 def mad_runs(config: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -16,6 +16,13 @@ MODELS_SOURCE = """
 import torch
 
 
+class Hungry(torch.nn.Module):
+    def forward(self, x):
+        if not torch.is_grad_enabled():  # the target representation, at synthesis
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+        return x
+
+
 class Blur(torch.nn.Module):
     def __init__(self, width: int = 3):
         super().__init__()
@@ -492,3 +499,19 @@ def test_exact_eigendistortion_refuses_large_images(tmp_path, model):
     )
     assert result.exit_code == 1 and "at most 4096 pixels" in result.output
     assert not (tmp_path / "e.zarr").exists()
+
+
+def test_out_of_memory_says_so_and_what_helps(tmp_path, image_store):
+    model = tmp_path / "hungry.model"
+    assert invoke("build-model", "cli_models:Hungry", model).exit_code == 0
+    out = tmp_path / "o.zarr"
+    result = CliRunner().invoke(
+        main,
+        ["synthesize", "metamer", str(image_store), str(model), str(out),
+         "--max-iter", "2", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "out of memory" in errors[0], result.output
+    assert "--device cpu" in errors[0] and "Traceback" not in result.output
+    assert not out.exists()

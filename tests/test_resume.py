@@ -262,3 +262,21 @@ def test_snakemake_job_killed_resumes_on_the_next_run(tmp_path):
     assert second.returncode == 0, second.stderr
     assert_same_store(killed / store, straight / store)
     assert_checkpoint_retired(killed / store)
+
+
+def test_diverging_synthesis_stops_with_iteration_and_keeps_checkpoint(
+    inputs, tmp_path
+):
+    out = tmp_path / "m.zarr"
+    args = synthesis_args(inputs, "metamer", out)
+    args[args.index("--checkpoint-every") + 1] = "1"
+    result = pipeline(*args, "--lr", "1e200", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "at iteration" in errors[0] and "lower the learning rate" in errors[0]
+    assert not out.exists()
+    state = torch.load(
+        out.with_name(f".{out.name}.resume") / "state.pt", weights_only=True
+    )
+    assert state["n_iterations"] >= 1  # the last good iterations are kept

@@ -101,8 +101,9 @@ def parse_params(
 def stage_command(function: Callable[..., None]) -> Callable[..., None]:
     """Wrap a command body so errors a user can fix print as one ``Error:`` line.
 
-    Any :class:`pipeline.errors.PipelineError` becomes a click error (exit status 1);
-    anything else is a bug and keeps its traceback.
+    Any :class:`pipeline.errors.PipelineError` becomes a click error (exit status 1),
+    so does running out of memory (with what to change); anything else is a bug and
+    keeps its traceback.
 
     Parameters
     ----------
@@ -124,5 +125,23 @@ def stage_command(function: Callable[..., None]) -> Callable[..., None]:
             function(*args, **kwargs)
         except PipelineError as error:
             raise click.ClickException(str(error).splitlines()[0]) from None
+        except (MemoryError, RuntimeError) as error:
+            if not _is_out_of_memory(error):
+                raise
+            raise click.ClickException(
+                f"out of memory ({str(error).splitlines()[0][:120]}): the last "
+                "checkpoint is kept; rerun with --device cpu (more memory than a "
+                "GPU), a smaller image or --dtype float32, or for eigendistortions "
+                "--method power"
+            ) from None
 
     return wrapper
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure (host or device)."""
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"  # torch's, without importing it
+        or "out of memory" in str(error).lower()
+    )

@@ -22,6 +22,8 @@ from .frontend import (
     OnOff,
 )
 from .naive import CenterSurround, Gaussian, Identity
+from .portilla_simoncelli import PortillaSimoncelli
+from .steerable_pyramid import SteerablePyramidFreq
 
 __all__ = [
     "CenterSurround",
@@ -31,4 +33,6 @@ __all__ = [
     "LuminanceContrastGainControl",
     "LuminanceGainControl",
     "OnOff",
+    "PortillaSimoncelli",
+    "SteerablePyramidFreq",
 ]

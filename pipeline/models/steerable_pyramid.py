@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PyramidCoefficients", "SteerablePyramidFreq"]
+__all__ = ["PyramidCoefficients", "PyramidSpectra", "SteerablePyramidFreq"]
 
 Scale = int | Literal["residual_highpass", "residual_lowpass"]
 PyrInfo = tuple[int, list, list[int], bool]
@@ -75,6 +75,18 @@ class PyramidCoefficients(OrderedDict):
         ):
             return self[key[0]][:, :, key[1]]
         raise KeyError(key)
+
+
+class PyramidSpectra(PyramidCoefficients):
+    """Spectra of pyramid coefficients, as returned by `SteerablePyramidFreq.spectra`.
+
+    Ordered like `PyramidCoefficients`; ``half[key]`` is whether the spectrum of
+    ``key`` is a half spectrum (``rfft2`` layout) rather than a full one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.half: dict = {}
 
 
 # ----------------------------------------------------------------------------------
@@ -141,6 +153,16 @@ def _negate(a: np.ndarray) -> np.ndarray:
     """``a(-f)`` for an unshifted-layout array ``a(f)`` (indices taken modulo n)."""
     h, w = a.shape[-2:]
     return a[..., (-np.arange(h)) % h, :][..., (-np.arange(w)) % w]
+
+
+def _half_spectrum(a: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """Half spectrum (columns ``0 .. w // 2``) of the Hermitian part of a real mask.
+
+    ``a`` is in unshifted layout; ``sign`` is ``1`` for even masks (``a(-f)`` counts
+    as ``a(f)``) and ``-1`` for odd ones.
+    """
+    a = 0.5 * (a + sign * _negate(a))
+    return a[..., : a.shape[-1] // 2 + 1]
 
 
 def _nyquist_is_zero(a: np.ndarray, full: tuple[int, int]) -> bool:
@@ -361,44 +383,65 @@ class SteerablePyramidFreq(nn.Module):
         self.eval()
 
     # ------------------------------------------------------------------------------
-    def _build_masks(self) -> None:
-        """Compute every Fourier mask once (float64) and register them as buffers."""
+    def _factor_masks(self) -> dict[str, np.ndarray]:
+        """Factors of the Fourier masks (float64, shifted layout, no gains).
+
+        Returns
+        -------
+        factors
+            ``"hi"`` / ``"lo"``: initial highpass / lowpass radial masks (image
+            grid); per scale ``s``, on that scale's grid: ``"hi{s}"`` the radial
+            highpass, ``"ana{s}"`` / ``"syn{s}"`` the ``num_orientations``
+            analysis / synthesis angular masks; and ``"lo{s}"`` the radial lowpass
+            applied after cropping to the grid of scale ``s + 1``.  Every
+            filter of the pyramid is a product of these (and of constant gains).
+
+        """
         log_rad, angle = _polar_grid(self.image_shape)
         rad_x, high_lut, low_lut = _radial_table(self.twidth)
         theta, ana_lut, syn_lut = _angular_tables(self.order, self.is_complex)
-        n_ori = self.num_orientations
+        shifts = [
+            math.pi * k / self.num_orientations for k in range(self.num_orientations)
+        ]
+        factors = {
+            "hi": _interp(log_rad, rad_x, high_lut),
+            "lo": _interp(log_rad, rad_x, low_lut),
+        }
+        for s in range(self.num_scales):
+            lr, an = (
+                _center_crop(log_rad, self._dims[s]),
+                _center_crop(angle, self._dims[s]),
+            )
+            factors[f"hi{s}"] = _interp(lr, rad_x - (s + 1), high_lut)
+            factors[f"ana{s}"] = np.stack(
+                [_interp(an, theta + t, ana_lut) for t in shifts]
+            )
+            factors[f"syn{s}"] = np.stack(
+                [_interp(an, theta + t, syn_lut) for t in shifts]
+            )
+            factors[f"lo{s}"] = _interp(
+                _center_crop(log_rad, self._dims[s + 1]), rad_x - (s + 1), low_lut
+            )
+        return factors
+
+    def _build_masks(self) -> None:
+        """Compute every Fourier mask once (float64) and register them as buffers."""
+        factors = self._factor_masks()
         # non-downsampled, non-tight pyramids double each scale's amplitude
         gain = 1.0 if (self.downsample or self.tight_frame) else 2.0
         # tight complex pyramids split the energy between real and imaginary parts
         band_gain = math.sqrt(0.5) if (self.tight_frame and self.is_complex) else 1.0
 
-        filters: dict[str, np.ndarray] = {
-            "hi": _interp(log_rad, rad_x, high_lut),
-        }
-        low = _interp(log_rad, rad_x, low_lut)  # lowpass chain on the current grid
+        filters: dict[str, np.ndarray] = {"hi": factors["hi"]}
+        low = factors["lo"]  # lowpass chain on the current grid
         for s in range(self.num_scales):
-            grid = self._dims[s]
-            lr, an = _center_crop(log_rad, grid), _center_crop(angle, grid)
-            radial = low * _interp(lr, rad_x - (s + 1), high_lut)
-            ana = np.stack(
-                [
-                    _interp(an, theta + math.pi * k / n_ori, ana_lut)
-                    for k in range(n_ori)
-                ]
+            filters[f"low{s}"] = low
+            radial = low * factors[f"hi{s}"]
+            filters[f"band{s}"] = band_gain * radial * factors[f"ana{s}"]
+            filters[f"recon{s}"] = (
+                (1.0 / band_gain) * gain ** (-2 * s) * radial * factors[f"syn{s}"]
             )
-            syn = np.stack(
-                [
-                    _interp(an, theta + math.pi * k / n_ori, syn_lut)
-                    for k in range(n_ori)
-                ]
-            )
-            filters[f"band{s}"] = band_gain * radial * ana
-            filters[f"recon{s}"] = (1.0 / band_gain) * gain ** (-2 * s) * radial * syn
-            nxt = self._dims[s + 1]
-            low = _center_crop(low, nxt) * _interp(
-                _center_crop(log_rad, nxt), rad_x - (s + 1), low_lut
-            )
-            low = gain * low
+            low = gain * (_center_crop(low, self._dims[s + 1]) * factors[f"lo{s}"])
         filters["lo"] = low
         filters["recon_lo"] = gain ** (-2 * self.num_scales) * low
         filters["recon_hi"] = filters["hi"]
@@ -421,15 +464,27 @@ class SteerablePyramidFreq(nn.Module):
         self._masks64: dict[str, Tensor] = {}
         for key, value in filters.items():
             if self._half[key]:
-                even = key in ("hi", "lo", "recon_hi", "recon_lo")
-                value = 0.5 * (value + (1.0 if even else sign) * _negate(value))
-                value = value[..., : value.shape[-1] // 2 + 1]
+                even = not key.startswith(("band", "recon")) or key.startswith("recon_")
+                value = _half_spectrum(value, 1.0 if even else sign)
             self._masks64[key] = torch.from_numpy(np.ascontiguousarray(value))
             self.register_buffer(f"_{key}", self._masks64[key], persistent=False)
         self._make_exact_dual()
         dtype = torch.get_default_dtype()
         for key, mask in self._masks64.items():
             self._buffers[f"_{key}"] = mask.to(dtype)
+
+    def _add_mask(self, key: str, mask: np.ndarray | Tensor) -> None:
+        """Register one more (float64) mask, converted with the module like the others.
+
+        Used by models built on the pyramid (`PortillaSimoncelli`) for tensors
+        derived from `_factor_masks`; read it back with `_filter`.
+        """
+        mask64 = torch.as_tensor(np.ascontiguousarray(mask), dtype=torch.float64)
+        self._masks64[key] = mask64
+        like = self._buffers["_hi"]
+        self.register_buffer(
+            f"_{key}", mask64.to(like.device, like.dtype), persistent=False
+        )
 
     def _make_exact_dual(self) -> None:
         """Divide the synthesis masks by the analysis-synthesis transfer function.
@@ -551,52 +606,108 @@ class SteerablePyramidFreq(nn.Module):
             If ``x`` is not floating point.
 
         """
+        spectra = self.spectra(x, scales)
+        norm = self.fft_norm
+        coeffs = PyramidCoefficients()
+        for scale, spec in spectra.items():
+            h, w = self.pyr_size[scale]
+            if spectra.half[scale]:
+                coeffs[scale] = torch.fft.irfft2(spec, s=(h, w), norm=norm)
+            else:
+                band = torch.fft.ifft2(spec, norm=norm)
+                complex_band = self.is_complex and isinstance(scale, int)
+                coeffs[scale] = band if complex_band else band.real
+        return coeffs
+
+    def spectra(
+        self,
+        x: Tensor,
+        scales: Iterable[Scale] | None = None,
+        lowpass_at_scales: bool = False,
+    ) -> PyramidSpectra:
+        """Fourier-domain pyramid: the coefficients' spectra, before `forward`'s inverse FFTs.
+
+        The input is Fourier transformed once; every spectrum is a crop of it
+        times a mask.  Spectra are unshifted (zero frequency at index 0) and, for
+        real outputs (the residuals, lowpass images and the bands of real
+        pyramids), half spectra (``rfft2`` layout, ``w // 2 + 1`` columns) --
+        ``spectra.half[key]`` says which.
+
+        Parameters
+        ----------
+        x
+            Images, shape ``(batch, channel, *image_shape)``, real floating point.
+        scales
+            Subset of `scales` to compute, as in `forward`.
+        lowpass_at_scales
+            Whether to add, under keys ``("lowpass", s)`` for ``s`` in
+            ``[0, num_scales - 1]``, the spectrum of the lowpass image entering
+            scale ``s`` (the image through the lowpass chain, on the grid of scale
+            ``s``; its product with the scale's highpass and angular masks gives
+            the scale's bands).
+
+        Returns
+        -------
+        spectra
+            `PyramidSpectra` with the keys of `forward` (same order), then the
+            ``("lowpass", s)`` keys; a scale's value has shape ``(batch, channel,
+            num_orientations, h_s, w_s)`` (``w_s // 2 + 1`` for half spectra).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not 4-D or its height/width differ from `image_shape`, or
+            ``scales`` contains an unknown scale.
+        TypeError
+            If ``x`` is not floating point.
+
+        """
         self._check_input(x)
         wanted = self._check_scales(scales)
         norm = self.fft_norm
-        spectra: dict[str, Tensor] = {}
+        cache: dict[str, Tensor] = {}
 
         def spectrum(kind: str) -> Tensor:
             # one FFT of the input: the full one when a complex band needs it,
             # otherwise the half spectrum, which is also a slice of the full one
-            if kind not in spectra:
+            if kind not in cache:
                 if kind == "full" or (
                     self.is_complex and any(not isinstance(s, str) for s in wanted)
                 ):
-                    spectra["full"] = torch.fft.fft2(x, norm=norm)
-                    spectra["half"] = spectra["full"][..., : x.shape[-1] // 2 + 1]
+                    cache["full"] = torch.fft.fft2(x, norm=norm)
+                    cache["half"] = cache["full"][..., : x.shape[-1] // 2 + 1]
                 else:
-                    spectra["half"] = torch.fft.rfft2(x, norm=norm)
-            return spectra[kind]
+                    cache["half"] = torch.fft.rfft2(x, norm=norm)
+            if kind.startswith("rotated") and kind not in cache:
+                # bands carry the analysis phase, applied once at full size
+                cache[kind] = self._rotate(spectrum(kind[8:]), self._analysis_phase)
+            return cache[kind]
 
-        coeffs = PyramidCoefficients()
-        for scale in ["residual_highpass", *range(self.num_scales), "residual_lowpass"]:
-            if scale not in wanted:
-                continue
-            if scale == "residual_highpass":
-                key, level, phase = "hi", 0, 1
-            elif scale == "residual_lowpass":
-                key, level, phase = "lo", -1, 1
-            else:
-                key, level, phase = f"band{scale}", scale, self._analysis_phase
+        keys: list[tuple[Scale | tuple[str, int], str, int]] = [
+            (scale, key, level)
+            for scale, key, level in [
+                ("residual_highpass", "hi", 0),
+                *[(s, f"band{s}", s) for s in range(self.num_scales)],
+                ("residual_lowpass", "lo", -1),
+            ]
+            if scale in wanted
+        ]
+        if lowpass_at_scales:
+            keys += [(("lowpass", s), f"low{s}", s) for s in range(self.num_scales)]
+        out = PyramidSpectra()
+        for scale, key, level in keys:
             h, w = self._dims[level]
             filt = self._filter(key, x)
+            band = isinstance(scale, int)
             if self._half[key]:
-                spec = _crop_rows(spectrum("half"), h)[..., : w // 2 + 1]
-                spec = self._rotate(spec, phase)
-                if isinstance(scale, int):
-                    spec = spec.unsqueeze(2)
-                band = torch.fft.irfft2(spec * filt, s=(h, w), norm=norm)
+                spec = spectrum("rotated_half" if band else "half")
+                spec = _crop_rows(spec, h)[..., : w // 2 + 1]
             else:
-                spec = _crop_cols(_crop_rows(spectrum("full"), h), w)
-                spec = self._rotate(spec, phase)
-                if isinstance(scale, int):
-                    spec = spec.unsqueeze(2)
-                band = torch.fft.ifft2(spec * filt, norm=norm)
-                if not (self.is_complex and isinstance(scale, int)):
-                    band = band.real
-            coeffs[scale] = band
-        return coeffs
+                spec = spectrum("rotated_full" if band else "full")
+                spec = _crop_cols(_crop_rows(spec, h), w)
+            out[scale] = (spec.unsqueeze(2) if band else spec) * filt
+            out.half[scale] = self._half[key]
+        return out
 
     @staticmethod
     def _rotate(spec: Tensor, phase: complex) -> Tensor:
