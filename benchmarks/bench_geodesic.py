@@ -6,14 +6,11 @@ interleaved. Usage: python benchmarks/bench_geodesic.py [--size 64] [--n-steps 1
 
 import argparse
 import tempfile
-from pathlib import Path
 
 import torch
-import zarr
-from bench_synthesis import CALLS, interleaved_medians
+from bench_synthesis import CALLS, checkpointed, interleaved_medians
 
 import pipeline as po
-from pipeline.store import HistoryWriter
 
 
 def main():
@@ -32,12 +29,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as directory:
         geodesic = po.Geodesic(a, b, model, n_steps=args.n_steps)
-        path = Path(directory) / "geodesic.zarr"
-        zarr.open_group(str(path), mode="w")
-        dims = {"step_energy": ("transition",), "dev_from_line": ("frame", "component")}
-        writer = HistoryWriter(
-            path, "saved_geodesic", ("interior", "channel", "y", "x"), value_dims=dims
-        )
+        geodesic.setup()
+        writer = checkpointed(geodesic, directory)
 
         def ours():
             geodesic.synthesize(

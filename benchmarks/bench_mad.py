@@ -8,14 +8,11 @@ one run, interleaved so drifts of a shared machine favour neither side. Usage:
 import argparse
 import tempfile
 import warnings
-from pathlib import Path
 
 import torch
-import zarr
-from bench_synthesis import CALLS, interleaved_medians
+from bench_synthesis import CALLS, checkpointed, interleaved_medians
 
 import pipeline as po
-from pipeline.store import HistoryWriter
 
 
 def mse(x, y):
@@ -42,9 +39,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         mad = po.MADCompetition(image, mse, dssim, "max", metric_tradeoff_lambda=1e4)
         mad.setup(0.1)
-        path = Path(directory) / "mad.zarr"
-        zarr.open_group(str(path), mode="w")
-        writer = HistoryWriter(path, "saved_mad_image")
+        writer = checkpointed(mad, directory)
 
         def ours():
             mad.synthesize(

@@ -1,4 +1,4 @@
-"""Synthesis step with the history streamed to disk vs. the bare model forward+backward.
+"""Synthesis step with the history checkpointed to disk vs. bare model forward+backward.
 
 Also the memory growth of a long synthesis that keeps every iterate (streamed).
 Prints ratios measured in this one run. Usage:
@@ -14,10 +14,9 @@ from pathlib import Path
 
 import psutil
 import torch
-import zarr
 
 import pipeline as po
-from pipeline.store import HistoryWriter
+from pipeline.stages._checkpoint import Checkpoint, CheckpointPolicy
 from pipeline.synthesis.base import default_adam_kwargs
 
 CALLS = 50
@@ -64,13 +63,23 @@ def handwritten_step(model, image):
     return run
 
 
+def checkpointed(synthesis, directory):
+    """The observer the synthesis stages use: records kept, checkpointed to disk.
+
+    ``synthesis`` must be set up; checkpoints go beside ``directory``/bench.zarr.
+    """
+    checkpoint = Checkpoint(Path(directory) / "bench.zarr", {}, CheckpointPolicy())
+    checkpoint.load()
+    checkpoint.begin(synthesis, synthesis.synthesized_image)
+    return checkpoint
+
+
 def streamed_synthesis(model, image, store_progress, iterations, directory):
-    """``iterations`` iterations of metamer synthesis streamed to a zarr store."""
+    """``iterations`` iterations of metamer synthesis as a stage runs them."""
     po.set_seed(0)
     met = po.Metamer(image, model)
-    path = Path(directory) / "bench.zarr"
-    zarr.open_group(str(path), mode="w")
-    writer = HistoryWriter(path, "saved_metamer")
+    met.setup()
+    writer = checkpointed(met, directory)
 
     def run():
         met.synthesize(
@@ -90,9 +99,8 @@ def memory_growth(size, iterations, directory):
     po.remove_grad(model)
     image = torch.rand(1, 1, size, size)
     met = po.Metamer(image, model)
-    path = Path(directory) / "memory.zarr"
-    zarr.open_group(str(path), mode="w")
-    writer = HistoryWriter(path, "saved_metamer")
+    met.setup()
+    writer = checkpointed(met, Path(directory) / "memory")
     process = psutil.Process()
     met.synthesize(
         20, store_progress=1, on_iteration=writer, keep_history=False, progress=False

@@ -192,7 +192,6 @@ class Case:
     edit: object = None  # config cases: the config to run
     args: list = field(default_factory=list)  # CLI cases, {tmp} {img} {model} {met}
     prepare: object = None  # CLI cases: writes the bad input under {tmp}
-    xfail: str = ""  # a known bug: the reason, with what the fix should say
 
 
 def _synthesize(*inputs, extra=()):
@@ -355,16 +354,12 @@ CASES = [
         "negative seed",
         "Error: Invalid value for '--seed'",
         args=_synthesize("{img}", "{model}", extra=("--seed", "-3")),
-        xfail="synthesize --seed -3 ends in a numpy ValueError traceback (Seed must "
-        "be between 0 and 2**32 - 1); the option needs a range (x>=0)",
     ),
     Case(
         "cli",
         "figure format nobody writes",
         "Error:",
         args=["render", "status", "{met}", "--out", "{tmp}/figure.txt"],
-        xfail="render status --out figure.txt ends in matplotlib's ValueError "
-        "traceback (Format 'txt' is not supported); check the suffix up front",
     ),
     # ---- image files
     Case(
@@ -400,8 +395,6 @@ CASES = [
         "1x1",
         args=["prepare-images", "{tmp}/bad.png", "{tmp}/out.zarr", "--size", "16"],
         prepare=lambda tmp, results: _write_png(tmp / "bad.png", (1, 1)),
-        xfail="prepare-images accepts a 1x1 image and upsamples it to a constant "
-        "16x16 image; it should refuse images smaller than 8x8, naming their size",
     ),
     Case(
         "image",
@@ -409,8 +402,6 @@ CASES = [
         "is a directory",
         args=["prepare-images", "{tmp}/folder", "{tmp}/out.zarr"],
         prepare=lambda tmp, results: (tmp / "folder").mkdir(),
-        xfail="prepare-images on a directory says \"unknown image 'folder': use a "
-        'built-in name..."; it should say the path is a directory, not an image file',
     ),
     # ---- stores
     Case(
@@ -454,9 +445,6 @@ CASES = [
         "image store given to aggregate",
         "camera.zarr is a image store",
         args=["aggregate", "{img}", "--out", "{tmp}/summary.csv"],
-        xfail="aggregate on an image store ends in xarray's KeyError traceback (No "
-        "variable named 'loss'); open_store should ask for a synthesis store (same "
-        "for `render losses`)",
     ),
     Case(
         "store",
@@ -464,8 +452,6 @@ CASES = [
         "bad.zarr",
         args=["aggregate", "{tmp}/bad.zarr", "--out", "{tmp}/summary.csv"],
         prepare=_bad_store(_truncate_chunk),
-        xfail="a truncated chunk (loss/c/0) ends in numcodecs' RuntimeError traceback "
-        "(Zstd decompression error); reading a store should name the corrupt store",
     ),
     # ---- model artifacts
     Case(
@@ -502,9 +488,6 @@ CASES = [
         "bad.model",
         args=_synthesize("{img}", "{tmp}/bad.model"),
         prepare=_tampered_model({"kwargs": json.dumps({"widht": 3})}),
-        xfail="load_model calls the class with the artifact's kwargs unguarded: an "
-        "unknown one ends in a TypeError traceback; it should say the artifact is "
-        "corrupt (rebuild it)",
     ),
     Case(
         "artifact",
@@ -512,15 +495,12 @@ CASES = [
         "bad.model",
         args=_synthesize("{img}", "{tmp}/bad.model"),
         prepare=_tampered_model({"kwargs": json.dumps({"width": "wide"})}),
-        xfail="an artifact whose kwargs give width='wide' ends in validate_model's "
-        "ValueError traceback; load_model should validate and name the artifact",
     ),
 ]
 
 
 def _param(case):
-    marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-    return pytest.param(case, id=f"{case.kind}: {case.name}", marks=marks)
+    return pytest.param(case, id=f"{case.kind}: {case.name}")
 
 
 def _run_config_case(workflow, directory, case):

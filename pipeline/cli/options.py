@@ -23,7 +23,7 @@ overwrite_option = click.option(
 )
 seed_option = click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0, max=2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the random generators.",

@@ -106,6 +106,8 @@ checkpoint_options = [
         type=click.IntRange(min=1),
         default=200,
         show_default=True,
+        envvar="PIPELINE_CHECKPOINT_EVERY",
+        show_envvar=True,
         help="Write a checkpoint (to resume from if killed) every N iterations...",
     ),
     click.option(
@@ -113,6 +115,8 @@ checkpoint_options = [
         type=click.FloatRange(min=0, min_open=True),
         default=120.0,
         show_default=True,
+        envvar="PIPELINE_CHECKPOINT_SECONDS",
+        show_envvar=True,
         help="...or every this many seconds, whichever comes first.",
     ),
     click.option(

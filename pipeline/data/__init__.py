@@ -47,6 +47,10 @@ class ImageError(PipelineError):
     """An image source that cannot be read, with a message saying how to fix it."""
 
 
+# smaller images carry too little to resize or synthesize from
+MIN_IMAGE_SIDE = 8
+
+
 def list_images() -> list[str]:
     """Names of the built-in images.
 
@@ -72,6 +76,8 @@ def _read_array(source: str | Path) -> np.ndarray:
 
         return getattr(skimage.data, BUILTIN_IMAGES[name])()
     path = Path(source)
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image file")
     if not path.suffix:
         raise ImageError(
             f"unknown image {name!r}: use a built-in name "
@@ -83,11 +89,18 @@ def _read_array(source: str | Path) -> np.ndarray:
 
     try:
         with Image.open(path) as handle:
-            return np.asarray(handle)
+            array = np.asarray(handle)
     except Exception as error:  # Pillow raises many types for unreadable files
         raise ImageError(
             f"cannot read image file {path}: {type(error).__name__}: {error}"
         ) from error
+    height, width = array.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageError(
+            f"image file {path} is {height}x{width}: too small to synthesize from "
+            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels)"
+        )
+    return array
 
 
 def _to_float(array: np.ndarray) -> np.ndarray:

@@ -74,12 +74,16 @@ class CheckpointPolicy:
         ...or after this many seconds, whichever comes first.
     restart
         Discard any checkpoint and start from the beginning.
+    buffer_bytes
+        Also write one once the stored images kept since the last one reach this
+        size, so memory stays bounded for large images stored often.
 
     """
 
     every_iterations: int = 200
     every_seconds: float = 120.0
     restart: bool = False
+    buffer_bytes: int = 64 * 2**20
 
     def __post_init__(self) -> None:
         if self.every_iterations < 1 or self.every_seconds <= 0:
@@ -220,6 +224,7 @@ class Checkpoint:
         self.policy = policy
         self.state: dict[str, Any] | None = None
         self._records: list[IterationRecord] = []
+        self._buffered_bytes = 0
         self._synthesis: Resumable | None = None
         self._initial: torch.Tensor | None = None
         self._started = 0.0
@@ -321,11 +326,14 @@ class Checkpoint:
 
         """
         self._records.append(record)
+        if record.image is not None:
+            self._buffered_bytes += record.image.nbytes
         fault_point("iteration")
         now = time.monotonic()
         if (
             len(self._records) >= self.policy.every_iterations
             or now - self._last_write >= self.policy.every_seconds
+            or self._buffered_bytes >= self.policy.buffer_bytes
         ):
             self.write()
 
@@ -364,6 +372,7 @@ class Checkpoint:
             _atomic_save(segment, self.directory / name, "checkpoint-segment")
             segments.append(name)
             self._records = []
+            self._buffered_bytes = 0
         self._save_state(
             base=self.state["base"],
             segments=segments,

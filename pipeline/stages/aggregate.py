@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..store.atomic import atomic_output
-from ..store.schema import open_store
+from ..store.schema import SYNTHESIS_KINDS, StoreError, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,6 +116,19 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
     return row
 
 
+def _row(store: str | Path) -> dict[str, Any]:
+    """Summarize one synthesis store, or say it is damaged."""
+    dataset = open_store(store, SYNTHESIS_KINDS)
+    try:
+        return summary_row(store, dataset)
+    except (RuntimeError, ValueError, OSError, KeyError) as error:  # unreadable data
+        raise StoreError(
+            f"{store} is damaged ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'unreadable'}): rerun the "
+            "stage that writes it"
+        ) from error
+
+
 def aggregate(
     stores: Sequence[str | Path], out: str | Path, overwrite: bool = False
 ) -> pd.DataFrame:
@@ -138,7 +151,7 @@ def aggregate(
     """
     import pandas as pd
 
-    rows = [summary_row(store, open_store(store)) for store in stores]
+    rows = [_row(store) for store in stores]
     table = pd.DataFrame(rows)
     if not table.empty:
         keys = [

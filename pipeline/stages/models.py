@@ -118,6 +118,14 @@ def _check_kwargs(cls: type, kwargs: dict[str, Any], name: str) -> None:
         )
 
 
+def _validate(model: torch.nn.Module) -> None:
+    """Check the model on a probe image (at its own size, for fixed-size models)."""
+    from ..validate import validate_model
+
+    height, width = getattr(model, "image_shape", (32, 32))
+    validate_model(model, image_shape=(1, 1, int(height), int(width)))
+
+
 def _as_constructor_value(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -153,7 +161,6 @@ def build_model(
     import torch
 
     from ..tensors import remove_grad, set_seed
-    from ..validate import validate_model
 
     cls, class_path = resolve_model_class(name)
     _check_kwargs(cls, params, name)
@@ -161,9 +168,7 @@ def build_model(
     try:
         model = cls(**{k: _as_constructor_value(v) for k, v in params.items()})
         remove_grad(model)
-        # models built for one image size (texture statistics) are probed at it
-        height, width = getattr(model, "image_shape", (32, 32))
-        validate_model(model.eval(), image_shape=(1, 1, int(height), int(width)))
+        _validate(model.eval())
     except (TypeError, ValueError) as error:
         raise ModelError(f"cannot build model {name} with {params}: {error}") from error
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
@@ -231,13 +236,16 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
             f"{path} has corrupt constructor arguments: rebuild it"
         ) from error
     cls, class_path = resolve_model_class(metadata["class"])
-    model = cls(**{k: _as_constructor_value(v) for k, v in kwargs.items()})
     try:
+        _check_kwargs(cls, kwargs, class_path)
+        model = cls(**{k: _as_constructor_value(v) for k, v in kwargs.items()})
         model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
+        remove_grad(model)
+        _validate(model.eval())
+    except (ModelError, TypeError, ValueError, RuntimeError) as error:
         raise ModelError(
-            f"{path} does not match model {class_path}: rebuild it"
+            f"{path} does not build a working {class_path} "
+            f"({str(error).splitlines()[0]}): rebuild it with `pipeline build-model`"
         ) from error
-    remove_grad(model)
-    model.eval().to(device)
+    model.to(device)
     return LoadedModel(model, class_path, kwargs, metadata.get("fingerprint", ""))

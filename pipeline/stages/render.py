@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import PipelineError
 from ..store.atomic import atomic_output
 from ..store.schema import open_store
+
+# stores with a loss per iteration (optimized syntheses)
+OPTIMIZED_KINDS = ("metamer", "mad", "geodesic")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,9 +51,17 @@ def save_figure(
     """
     import matplotlib.pyplot as plt
 
+    supported = figure.canvas.get_supported_filetypes()
+    for out in outs:
+        suffix = Path(out).suffix.lstrip(".")
+        if suffix not in supported:
+            plt.close(figure)
+            raise PipelineError(
+                f"cannot write a figure as {out}: use a .png, .pdf or .svg name"
+            )
     try:
         for out in outs:
-            suffix = Path(out).suffix.lstrip(".") or "png"
+            suffix = Path(out).suffix.lstrip(".")
             with atomic_output(out, overwrite=overwrite) as temporary:
                 figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight")
     finally:
@@ -171,7 +183,7 @@ def render_losses(
     _backend()
     import matplotlib.pyplot as plt
 
-    datasets = [open_store(store) for store in stores]
+    datasets = [open_store(store, OPTIMIZED_KINDS) for store in stores]
     images = sorted({d.attrs.get("image_name", "") for d in datasets})
     figure, axes = plt.subplots(
         1, len(images), squeeze=False, figsize=(4.5 * len(images), 3.5)
@@ -334,7 +346,6 @@ def render_representation_error(
     import torch
 
     from .. import plot
-    from ..errors import PipelineError
     from .models import load_model
 
     dataset = open_store(store, "metamer")
@@ -381,7 +392,6 @@ def render_scale_losses(
     """
     _backend()
     from .. import plot
-    from ..errors import PipelineError
 
     dataset = open_store(store, "metamer")
     if "scale_loss" not in dataset.variables:

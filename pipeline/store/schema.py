@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SYNTHESIS_KINDS",
     "StoreError",
     "consolidate",
     "open_store",
@@ -49,7 +50,13 @@ def consolidate(path: str | Path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
-def open_store(path: str | Path, kind: str | None = None) -> xr.Dataset:
+#: kinds of the stores a synthesis writes (what summaries and loss plots read)
+SYNTHESIS_KINDS = ("metamer", "mad", "eigendistortion", "geodesic")
+
+
+def open_store(
+    path: str | Path, kind: str | tuple[str, ...] | None = None
+) -> xr.Dataset:
     """Open a complete store of the expected kind as an xarray Dataset.
 
     Parameters
@@ -57,8 +64,8 @@ def open_store(path: str | Path, kind: str | None = None) -> xr.Dataset:
     path
         The zarr store.
     kind
-        Expected ``pipeline_store`` kind (``"image"``, ``"metamer"``...); ``None``
-        accepts any kind.
+        Expected ``pipeline_store`` kind (``"image"``, ``"metamer"``...) or kinds
+        (e.g. :data:`SYNTHESIS_KINDS`); ``None`` accepts any kind.
 
     Returns
     -------
@@ -90,8 +97,11 @@ def open_store(path: str | Path, kind: str | None = None) -> xr.Dataset:
     found = dataset.attrs.get("pipeline_store")
     if found is None:
         raise StoreError(f"{path} is a zarr store but not one written by pipeline")
-    if kind is not None and found != kind:
-        raise StoreError(f"{path} is a {found} store, expected a {kind} store")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kinds is not None and found not in kinds:
+        raise StoreError(
+            f"{path} is a {found} store, expected a {' or '.join(kinds)} store"
+        )
     version = dataset.attrs.get("schema_version")
     if version != SCHEMA_VERSION:
         raise StoreError(

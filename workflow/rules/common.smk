@@ -1,5 +1,6 @@
 # Config validation, canonical parameters and code fingerprints shared by all rules.
 import json
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -27,11 +28,12 @@ RESULTS = config["results"]
 # reuses code fingerprints while their source files are unchanged (fast dry runs)
 FINGERPRINT_CACHE = ".snakemake/pipeline_code_fingerprints.json"
 FIGURE_FORMATS = config["figures"]["formats"]
-# when syntheses write the checkpoints they resume from; spliced into the commands
-# as config references, which Snakemake does not track: changing them reruns nothing
-CHECKPOINTING = (
-    " --checkpoint-every {config[checkpoints][every_iterations]}"
-    " --checkpoint-seconds {config[checkpoints][every_seconds]}"
+# when syntheses write the checkpoints they resume from: handed to every job through
+# the environment (set again wherever the workflow is parsed, cluster jobs included),
+# not through params, because they change no result and must rerun nothing
+os.environ.update(
+    PIPELINE_CHECKPOINT_EVERY=str(config["checkpoints"]["every_iterations"]),
+    PIPELINE_CHECKPOINT_SECONDS=str(config["checkpoints"]["every_seconds"]),
 )
 
 

@@ -12,9 +12,7 @@ rule eigendistortion:
         f"{RESULTS}/logs/eigendistortion/{{image}}/{{model}}.log",
     shell:
         "OMP_NUM_THREADS={threads} pipeline synthesize eigendistortion "
-        "{input.image:q} {input.model:q} {output:q} {params.options} --quiet"
-        + CHECKPOINTING
-        + " 2> {log:q}"
+        "{input.image:q} {input.model:q} {output:q} {params.options} --quiet 2> {log:q}"
 
 
 rule render_eigendistortions:

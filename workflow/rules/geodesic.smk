@@ -13,7 +13,7 @@ rule geodesic:
         f"{RESULTS}/logs/geodesic/{{pair}}/{{model}}.log",
     shell:
         "OMP_NUM_THREADS={threads} pipeline synthesize geodesic {input.a:q} {input.b:q} "
-        "{input.model:q} {output:q} {params.options} --quiet" + CHECKPOINTING + " 2> {log:q}"
+        "{input.model:q} {output:q} {params.options} --quiet 2> {log:q}"
 
 
 rule render_geodesic:

@@ -20,7 +20,7 @@ rule mad:
         f"{RESULTS}/logs/mad/{{set}}/{{optimized}}_{{minmax}}.log",
     shell:
         "OMP_NUM_THREADS={threads} pipeline synthesize mad "
-        "{input.image:q} {output:q} {params.options}" + CHECKPOINTING + " 2> {log:q}"
+        "{input.image:q} {output:q} {params.options} 2> {log:q}"
 
 
 rule render_mad_set:

@@ -12,7 +12,7 @@ rule texture_metamer:
         f"{RESULTS}/logs/texture/{{image}}/{{model}}.log",
     shell:
         "OMP_NUM_THREADS={threads} pipeline synthesize metamer "
-        "{input.image:q} {input.model:q} {output:q} {params.options}" + CHECKPOINTING + " 2> {log:q}"
+        "{input.image:q} {input.model:q} {output:q} {params.options} 2> {log:q}"
 
 
 rule render_texture_grid:
