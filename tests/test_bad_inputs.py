@@ -430,7 +430,7 @@ CASES = [
     Case(
         "store",
         "newer schema version",
-        "bad.zarr has schema version 2, this pipeline reads version 1",
+        "bad.zarr has schema version 2, this pipeline reads version 1: update pipeline",
         args=["aggregate", "{tmp}/bad.zarr", "--out", "{tmp}/summary.csv"],
         prepare=_bad_store(_set_attrs(schema_version=2)),
     ),

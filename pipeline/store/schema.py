@@ -104,9 +104,13 @@ def open_store(
         )
     version = dataset.attrs.get("schema_version")
     if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        advice = (
+            "update pipeline to read it" if newer else "rerun the stage that made it"
+        )
         raise StoreError(
             f"{path} has schema version {version}, this pipeline reads version "
-            f"{SCHEMA_VERSION}: rerun the stage that made it"
+            f"{SCHEMA_VERSION}: {advice}"
         )
     if dataset.attrs.get("complete") is not True:
         raise StoreError(f"{path} is incomplete: rerun the stage that writes it")
