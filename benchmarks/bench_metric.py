@@ -26,6 +26,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from bench_synthesis import reference_library, set_threads
 from torch.utils import benchmark
 
 from pipeline import metric
@@ -118,13 +119,8 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--min-time", type=float, default=1.0)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    try:
-        import plenoptic
-    except ImportError:
-        plenoptic = None
+    set_threads(args)
+    plenoptic = reference_library()
 
     torch.manual_seed(0)
     size = args.size

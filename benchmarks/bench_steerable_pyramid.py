@@ -20,7 +20,7 @@ import platform
 import warnings
 
 import torch
-from bench_synthesis import interleaved_medians
+from bench_synthesis import interleaved_medians, reference_library, set_threads
 
 import pipeline as po
 
@@ -50,12 +50,8 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        import plenoptic
-    except ImportError:
-        plenoptic = None
+    set_threads(args)
+    plenoptic = reference_library()
 
     size = args.size
     x = torch.rand(

@@ -26,17 +26,34 @@ def interleaved_medians(functions, calls, rounds=5):
     """Median seconds per call of each function, measured in alternating rounds.
 
     Alternating keeps slow drifts of a shared machine from favouring one side.
+    ``calls`` is the number of calls per round: one for all, or one per name.
     """
     for function in functions.values():
         function()  # warm up
+    per_name = calls if isinstance(calls, dict) else dict.fromkeys(functions, calls)
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
             start = time.perf_counter()
-            for _ in range(calls[name]):
+            for _ in range(per_name[name]):
                 function()
-            samples[name].append((time.perf_counter() - start) / calls[name])
+            samples[name].append((time.perf_counter() - start) / per_name[name])
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def reference_library():
+    """The reference library when it is installed (comparisons skip otherwise)."""
+    try:
+        import plenoptic
+    except ImportError:
+        return None
+    return plenoptic
+
+
+def set_threads(args):
+    """Apply a ``--threads`` argument (None: torch's default)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
 
 def bare_step(model, image):

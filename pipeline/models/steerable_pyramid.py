@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal, Self
 
 import numpy as np
@@ -606,12 +606,13 @@ class SteerablePyramidFreq(nn.Module):
             If ``x`` is not floating point.
 
         """
-        spectra = self.spectra(x, scales)
+        self._check_input(x)
         norm = self.fft_norm
         coeffs = PyramidCoefficients()
-        for scale, spec in spectra.items():
+        # each inverse FFT right after its spectrum, while that is still in cache
+        for scale, spec, half in self._iter_spectra(x, self._check_scales(scales)):
             h, w = self.pyr_size[scale]
-            if spectra.half[scale]:
+            if half:
                 coeffs[scale] = torch.fft.irfft2(spec, s=(h, w), norm=norm)
             else:
                 band = torch.fft.ifft2(spec, norm=norm)
@@ -663,13 +664,27 @@ class SteerablePyramidFreq(nn.Module):
 
         """
         self._check_input(x)
-        wanted = self._check_scales(scales)
+        out = PyramidSpectra()
+        for key, spec, half in self._iter_spectra(
+            x, self._check_scales(scales), lowpass_at_scales
+        ):
+            out[key] = spec
+            out.half[key] = half
+        return out
+
+    def _iter_spectra(
+        self, x: Tensor, wanted: list[Scale], lowpass_at_scales: bool = False
+    ) -> Iterator[tuple[Scale | tuple[str, int], Tensor, bool]]:
+        """Yield ``(key, spectrum, is_half)`` in `spectra`'s order (see there)."""
         norm = self.fft_norm
         cache: dict[str, Tensor] = {}
 
         def spectrum(kind: str) -> Tensor:
             # one FFT of the input: the full one when a complex band needs it,
             # otherwise the half spectrum, which is also a slice of the full one
+            if kind.startswith("rotated") and kind not in cache:
+                # bands carry the analysis phase, applied once at full size
+                cache[kind] = self._rotate(spectrum(kind[8:]), self._analysis_phase)
             if kind not in cache:
                 if kind == "full" or (
                     self.is_complex and any(not isinstance(s, str) for s in wanted)
@@ -678,9 +693,6 @@ class SteerablePyramidFreq(nn.Module):
                     cache["half"] = cache["full"][..., : x.shape[-1] // 2 + 1]
                 else:
                     cache["half"] = torch.fft.rfft2(x, norm=norm)
-            if kind.startswith("rotated") and kind not in cache:
-                # bands carry the analysis phase, applied once at full size
-                cache[kind] = self._rotate(spectrum(kind[8:]), self._analysis_phase)
             return cache[kind]
 
         keys: list[tuple[Scale | tuple[str, int], str, int]] = [
@@ -694,7 +706,6 @@ class SteerablePyramidFreq(nn.Module):
         ]
         if lowpass_at_scales:
             keys += [(("lowpass", s), f"low{s}", s) for s in range(self.num_scales)]
-        out = PyramidSpectra()
         for scale, key, level in keys:
             h, w = self._dims[level]
             filt = self._filter(key, x)
@@ -705,9 +716,7 @@ class SteerablePyramidFreq(nn.Module):
             else:
                 spec = spectrum("rotated_full" if band else "full")
                 spec = _crop_cols(_crop_rows(spec, h), w)
-            out[scale] = (spec.unsqueeze(2) if band else spec) * filt
-            out.half[scale] = self._half[key]
-        return out
+            yield scale, (spec.unsqueeze(2) if band else spec) * filt, self._half[key]
 
     @staticmethod
     def _rotate(spec: Tensor, phase: complex) -> Tensor:
