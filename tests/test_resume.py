@@ -34,6 +34,7 @@ METHODS = {
         "--max-iter", "24", "--store-progress", "3", "--coarse-to-fine", "together",
         "--ctf-iters-to-check", "4", "--change-scale-criterion", "none",
         "--initial-noise", "0.2", "--loss", "portilla_simoncelli",
+        "--optimizer", "lbfgs", "--lr", "1",
     ],
     "mad": lambda d: [
         "synthesize", "mad", d / "camera.zarr", "--optimized-metric", "mse",

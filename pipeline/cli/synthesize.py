@@ -59,10 +59,11 @@ def optimization_options(function: Callable) -> Callable:
         ),
         click.option(
             "--optimizer",
-            type=click.Choice(["adam", "sgd"]),
+            type=click.Choice(["adam", "sgd", "lbfgs"]),
             default="adam",
             show_default=True,
-            help="Optimizer (adam uses amsgrad).",
+            help="Optimizer (adam uses amsgrad; lbfgs, with --lr 1, suits texture "
+            "statistics).",
         ),
         click.option(
             "--penalty-lambda",

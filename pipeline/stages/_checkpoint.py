@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,7 +310,11 @@ class Checkpoint:
         """
         assert self.state is not None
         self._synthesis = synthesis
-        synthesis.load_state_dict(self.state["synthesis"], source=str(self.directory))
+        with warnings.catch_warnings():  # the caller calls setup() right after
+            warnings.filterwarnings("ignore", message="call setup")
+            synthesis.load_state_dict(
+                self.state["synthesis"], source=str(self.directory)
+            )
         _set_rng_state(self.state["rng"])
         self._initial = self.state["initial"]
         self._elapsed_before = self.state["elapsed"]

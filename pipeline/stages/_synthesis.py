@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OPTIMIZERS", "OptimizationSettings", "run_streamed", "write_array"]
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "lbfgs")
+# L-BFGS as recommended for Portilla-Simoncelli texture metamers
+LBFGS_KWARGS = {"max_iter": 10, "history_size": 100, "line_search_fn": "strong_wolfe"}
 IMAGE_DIMS = ["batch", "channel", "y", "x"]
 
 
@@ -50,7 +52,8 @@ class OptimizationSettings:
     lr
         Learning rate.
     optimizer
-        ``"adam"`` (with amsgrad) or ``"sgd"``.
+        ``"adam"`` (with amsgrad), ``"sgd"`` or ``"lbfgs"`` (10 steps with a
+        strong-Wolfe line search per iteration; use ``lr`` 1).
     penalty_lambda
         Weight of the pixel-range penalty.
     stop_criterion
@@ -121,6 +124,9 @@ class OptimizationSettings:
         if self.optimizer == "adam":
             kwargs = default_adam_kwargs(self.lr, device)
             return {"optimizer": torch.optim.Adam, "optimizer_kwargs": kwargs}
+        if self.optimizer == "lbfgs":
+            kwargs = {"lr": self.lr, **LBFGS_KWARGS}
+            return {"optimizer": torch.optim.LBFGS, "optimizer_kwargs": kwargs}
         return {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": self.lr}}
 
     @property
