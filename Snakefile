@@ -4,6 +4,9 @@
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/models.smk"
@@ -13,6 +16,7 @@ include: "workflow/rules/mad.smk"
 include: "workflow/rules/eigendistortion.smk"
 include: "workflow/rules/geodesic.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

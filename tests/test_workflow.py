@@ -131,9 +131,9 @@ def snakemake(workdir, *args, config=None, check=True):
     return result
 
 
-def planned_jobs(workdir, config=None):
+def planned_jobs(workdir, config=None, target=None):
     """(rule, wildcards) of every job a dry run would execute."""
-    out = snakemake(workdir, "-n", config=config).stdout
+    out = snakemake(workdir, "-n", *([target] if target else []), config=config).stdout
     if "Nothing to be done" in out:
         return set()
     jobs = set()
@@ -142,6 +142,8 @@ def planned_jobs(workdir, config=None):
         wildcards = re.search(r"wildcards: (.*)", block)
         jobs.add((rule, wildcards.group(1) if wildcards else ""))
     jobs.discard(("all", ""))
+    if target:
+        jobs.discard((target, ""))
     return jobs
 
 
@@ -315,6 +317,37 @@ def test_texture_metamer_store_figures_and_summary(workflow):
     texture = table[table["method"] == "metamer_ctf"]
     assert list(texture["image"]) == ["brick"]
     assert np.isfinite(texture["error_pixel_statistics"]).all()
+
+
+def test_report_holds_figures_captions_and_summary(tmp_path, workflow):
+    workdir = tmp_path / "copy"
+    shutil.copytree(workflow, workdir, symlinks=True)
+    report = workdir / "report.html"
+    snakemake(workdir, "--report", str(report), config=CONFIG)
+    html = report.read_text()
+    for category in ("Metamers", "Textures", "MAD competition", "Eigendistortions"):
+        assert category in html
+    assert "summary.csv" in html
+    assert "Texture photographs beside their texture metamers" in html  # a caption
+    # captions are rendered per job, with its wildcards
+    assert "Status of one metamer synthesis (camera under" in html
+
+
+def test_figure_targets_plan_only_what_their_figures_need(tmp_path):
+    (tmp_path / "tinymodels.py").write_text(MODELS)
+    jobs = planned_jobs(tmp_path, CONFIG, target="fig_mad")
+    assert {rule for rule, _ in jobs} == {
+        "prepare_image",
+        "build_model",
+        "mad",
+        "render_mad_set",
+        "render_mad_trajectories",
+    }
+    assert ("build_model", "model=square") not in jobs  # only the metric model
+    textures = {
+        rule for rule, _ in planned_jobs(tmp_path, CONFIG, target="fig_textures")
+    }
+    assert "texture_metamer" in textures and "metamer" not in textures
 
 
 def test_rerun_after_change_recomputes_only_what_changed(tmp_path, workflow):

@@ -84,6 +84,23 @@ def figure_paths(stem):
     return [f"{stem}.{fmt}" for fmt in FIGURE_FORMATS]
 
 
+def figure(path, caption, category, subcategory=None):
+    """A figure that `snakemake --report` shows, with its caption from
+    workflow/report/<caption>.rst."""
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory=subcategory,
+    )
+
+
+def figure_outputs(stem, caption, category):
+    """A figure in every configured format; the report shows the first one."""
+    first, *others = figure_paths(stem)
+    return [figure(first, caption, category), *others]
+
+
 METAMER_STORES = [
     f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in runs(config, "metamer")
 ]

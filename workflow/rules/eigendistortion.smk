@@ -23,7 +23,11 @@ rule render_eigendistortions:
             if image == wc.image
         ],
     output:
-        f"{RESULTS}/figures/eigendistortion/{{image}}.png",
+        figure(
+            f"{RESULTS}/figures/eigendistortion/{{image}}.png",
+            "eigendistortions",
+            "Eigendistortions",
+        ),
     params:
         code=code("render:render_eigendistortions"),
     log:

@@ -20,7 +20,7 @@ rule render_geodesic:
     input:
         f"{RESULTS}/geodesic/{{pair}}/{{model}}.zarr",
     output:
-        f"{RESULTS}/figures/geodesic/{{pair}}/{{model}}.png",
+        figure(f"{RESULTS}/figures/geodesic/{{pair}}/{{model}}.png", "geodesic", "Geodesics"),
     params:
         code=code("render:render_geodesic"),
     log:
@@ -37,7 +37,11 @@ rule render_geodesic_deviation:
             if pair == wc.pair
         ],
     output:
-        f"{RESULTS}/figures/geodesic/{{pair}}_deviation.png",
+        figure(
+            f"{RESULTS}/figures/geodesic/{{pair}}_deviation.png",
+            "geodesic_deviation",
+            "Geodesics",
+        ),
     params:
         code=code("render:render_geodesic_deviation"),
     log:

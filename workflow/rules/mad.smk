@@ -27,7 +27,7 @@ rule render_mad_set:
     input:
         lambda wc: mad_set_stores(wc.set),
     output:
-        f"{RESULTS}/figures/mad/{{set}}_set.png",
+        figure(f"{RESULTS}/figures/mad/{{set}}_set.png", "mad_set", "MAD competition"),
     params:
         code=code("render:render_mad_set"),
     log:
@@ -40,7 +40,11 @@ rule render_mad_trajectories:
     input:
         lambda wc: mad_set_stores(wc.set),
     output:
-        f"{RESULTS}/figures/mad/{{set}}_trajectories.png",
+        figure(
+            f"{RESULTS}/figures/mad/{{set}}_trajectories.png",
+            "mad_trajectories",
+            "MAD competition",
+        ),
     params:
         code=code("render:render_mad_trajectories"),
     log:

@@ -19,7 +19,12 @@ rule render_metamer_status:
     input:
         f"{RESULTS}/metamer/{{image}}/{{model}}.zarr",
     output:
-        f"{RESULTS}/figures/metamer/{{image}}/{{model}}_status.png",
+        figure(
+            f"{RESULTS}/figures/metamer/{{image}}/{{model}}_status.png",
+            "metamer_status",
+            "Metamers",
+            "Synthesis status",
+        ),
     params:
         code=code("render:render_status"),
     log:

@@ -6,7 +6,7 @@ rule aggregate:
         EIGENDISTORTION_STORES,
         GEODESIC_STORES,
     output:
-        SUMMARY,
+        report(SUMMARY, caption="../report/summary.rst", category="Summary"),
     params:
         code=code("aggregate:aggregate"),
     log:
@@ -19,7 +19,7 @@ rule render_metamer_grid:
     input:
         METAMER_STORES,
     output:
-        figure_paths(f"{RESULTS}/figures/metamer_grid"),
+        figure_outputs(f"{RESULTS}/figures/metamer_grid", "metamer_grid", "Metamers"),
     params:
         outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
         code=code("render:render_metamer_grid"),
@@ -33,7 +33,7 @@ rule render_metamer_losses:
     input:
         METAMER_STORES,
     output:
-        figure_paths(f"{RESULTS}/figures/metamer_losses"),
+        figure_outputs(f"{RESULTS}/figures/metamer_losses", "metamer_losses", "Metamers"),
     params:
         outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
         code=code("render:render_losses"),

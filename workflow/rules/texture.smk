@@ -19,7 +19,7 @@ rule render_texture_grid:
     input:
         TEXTURE_STORES,
     output:
-        figure_paths(f"{RESULTS}/figures/texture_grid"),
+        figure_outputs(f"{RESULTS}/figures/texture_grid", "texture_grid", "Textures"),
     params:
         outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
         code=code("render:render_metamer_grid"),
@@ -34,7 +34,11 @@ rule render_texture_representation_error:
         store=f"{RESULTS}/texture/{{image}}/{{model}}.zarr",
         model=f"{RESULTS}/models/{{model}}.model",
     output:
-        f"{RESULTS}/figures/texture/{{image}}/{{model}}_representation_error.png",
+        figure(
+            f"{RESULTS}/figures/texture/{{image}}/{{model}}_representation_error.png",
+            "texture_representation_error",
+            "Textures",
+        ),
     params:
         code=code("render:render_representation_error"),
     log:
@@ -48,7 +52,11 @@ rule render_texture_scale_losses:
     input:
         f"{RESULTS}/texture/{{image}}/{{model}}.zarr",
     output:
-        f"{RESULTS}/figures/texture/{{image}}/{{model}}_scale_losses.png",
+        figure(
+            f"{RESULTS}/figures/texture/{{image}}/{{model}}_scale_losses.png",
+            "texture_scale_losses",
+            "Textures",
+        ),
     params:
         code=code("render:render_scale_losses"),
     log:
