@@ -319,6 +319,23 @@ def test_texture_metamer_store_figures_and_summary(workflow):
     assert np.isfinite(texture["error_pixel_statistics"]).all()
 
 
+def test_synthesis_jobs_declare_gpus_in_the_plan(tmp_path):
+    (tmp_path / "tinymodels.py").write_text(MODELS)
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["metamer"]["device"] = "cuda"  # always one GPU
+    config["texture"]["device"] = "auto"  # as resources.gpus_per_synthesis says
+    config["resources"] = {"gpus_per_synthesis": 1}
+    out = snakemake(tmp_path, "-n", config=config).stdout
+    declared = {}
+    for block in re.split(r"\nrule ", "\n" + out)[1:]:
+        rule = block.split(":", 1)[0]
+        gpu = re.search(r"resources: .*gpu=(\d+)", block)
+        declared.setdefault(rule, set()).add(int(gpu.group(1)) if gpu else None)
+    assert declared["metamer"] == {1} and declared["texture_metamer"] == {1}
+    assert declared["mad"] == {0} and declared["eigendistortion"] == {0}  # device cpu
+    assert declared["render_metamer_grid"] == {None}  # no GPU for figures
+
+
 def test_report_holds_figures_captions_and_summary(tmp_path, workflow):
     workdir = tmp_path / "copy"
     shutil.copytree(workflow, workdir, symlinks=True)

@@ -80,6 +80,14 @@ def model_code(model):
     return code_fingerprint(target, FINGERPRINT_CACHE)
 
 
+def synthesis_gpus(device):
+    """GPUs a synthesis job declares (Snakemake resource `gpu`): 1 on cuda, 0 on cpu,
+    and on auto what `resources.gpus_per_synthesis` says (1 where jobs run on GPU
+    nodes). A cluster places gpu=1 jobs on GPU nodes; a local run with
+    `--resources gpu=N` runs at most N of them at once."""
+    return {"cpu": 0, "cuda": 1}.get(device, config["resources"]["gpus_per_synthesis"])
+
+
 def figure_paths(stem):
     return [f"{stem}.{fmt}" for fmt in FIGURE_FORMATS]
 

@@ -8,6 +8,8 @@ rule eigendistortion:
         options=lambda wc: cli_options(settings(config, "eigendistortion")),
         code=code("eigendistortion:synthesize_eigendistortion"),
     threads: 1
+    resources:
+        gpu=synthesis_gpus(config["eigendistortion"]["device"]),
     log:
         f"{RESULTS}/logs/eigendistortion/{{image}}/{{model}}.log",
     shell:

@@ -9,6 +9,8 @@ rule geodesic:
         options=lambda wc: cli_options(settings(config, "geodesic")),
         code=code("geodesic:synthesize_geodesic"),
     threads: 1
+    resources:
+        gpu=synthesis_gpus(config["geodesic"]["device"]),
     log:
         f"{RESULTS}/logs/geodesic/{{pair}}/{{model}}.log",
     shell:

@@ -16,6 +16,10 @@ rule mad:
         ),
         code=code("mad:synthesize_mad"),
     threads: 1
+    resources:
+        gpu=lambda wc: synthesis_gpus(
+            mad_settings(config, wc.set, wc.optimized, wc.minmax)["device"]
+        ),
     log:
         f"{RESULTS}/logs/mad/{{set}}/{{optimized}}_{{minmax}}.log",
     shell:

@@ -8,6 +8,8 @@ rule metamer:
         options=lambda wc: cli_options(metamer_settings(config, wc.model)),
         code=code("metamer:synthesize_metamer"),
     threads: 1
+    resources:
+        gpu=lambda wc: synthesis_gpus(metamer_settings(config, wc.model)["device"]),
     log:
         f"{RESULTS}/logs/metamer/{{image}}/{{model}}.log",
     shell:

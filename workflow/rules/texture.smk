@@ -8,6 +8,8 @@ rule texture_metamer:
         options=cli_options(settings(config, "texture")),
         code=code("metamer:synthesize_metamer"),
     threads: 1
+    resources:
+        gpu=synthesis_gpus(config["texture"]["device"]),
     log:
         f"{RESULTS}/logs/texture/{{image}}/{{model}}.log",
     shell:
