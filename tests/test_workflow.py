@@ -336,6 +336,23 @@ def test_synthesis_jobs_declare_gpus_in_the_plan(tmp_path):
     assert declared["render_metamer_grid"] == {None}  # no GPU for figures
 
 
+def test_paper_config_plans_every_figure_set(tmp_path):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    counts = {}
+    for target in ("fig_metamers", "fig_textures", "fig_mad", "fig_eigendistortions"):
+        dry = subprocess.run(
+            [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile",
+             REPO / "configs" / "paper.yaml", "-n", "--cores", "1", target],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert dry.returncode == 0, dry.stderr
+        counts[target] = dry.stdout
+    assert re.search(r"metamer\s+15\b", counts["fig_metamers"])  # 3 images x 5 models
+    assert re.search(r"texture_metamer\s+3\b", counts["fig_textures"])
+    assert re.search(r"\bmad\s+8\b", counts["fig_mad"])  # 2 sets x 4
+    assert re.search(r"eigendistortion\s+10\b", counts["fig_eigendistortions"])
+
+
 def test_report_holds_figures_captions_and_summary(tmp_path, workflow):
     workdir = tmp_path / "copy"
     shutil.copytree(workflow, workdir, symlinks=True)
