@@ -182,25 +182,20 @@ class MetamerCTF(Metamer):
         target = self._target_representation
         position = torch.tensor(len(self._schedule) - len(self._scales))
         subset = self._current_subset()
-        if subset is None:
-            loss = self._loss_function(representation, target) + weighted
-            return {
-                "loss": loss,
-                "penalty": penalty,
-                "scale_loss": loss,
-                "scale": position,
-            }
-        if self._selects_from_full:
-            part = self._model.remove_scales(representation, subset)
-            representation = representation.detach()
+        if subset is None:  # all scales: the loss is what the optimizer minimizes
+            loss = scale_loss = self._loss_function(representation, target) + weighted
         else:
-            part = self._model(x, scales=subset)
+            if self._selects_from_full:
+                part = self._model.remove_scales(representation, subset)
+                representation = representation.detach()
+            else:
+                part = self._model(x, scales=subset)
+                with torch.no_grad():
+                    representation = self._model(x)
+            part_loss = self._part_loss(subset)
+            scale_loss = part_loss(part, self._target_part(subset)) + weighted
             with torch.no_grad():
-                representation = self._model(x)
-        part_loss = self._part_loss(subset)
-        scale_loss = part_loss(part, self._target_part(subset)) + weighted
-        with torch.no_grad():
-            loss = self._loss_function(representation, target) + weighted
+                loss = self._loss_function(representation, target) + weighted
         return {
             "loss": loss,
             "penalty": penalty,
