@@ -114,7 +114,7 @@ def assert_checkpoint_retired(out):
     if "eigendistortion" in out.name:  # nothing to extend: removed
         assert not resume.exists()
         return
-    names = sorted(p.name for p in resume.iterdir())
+    names = sorted(p.name for p in resume.iterdir() if p.name != "lock")
     assert names == [names[0], "state.pt"] and names[0].startswith("base-"), names
 
 
@@ -281,3 +281,19 @@ def test_diverging_synthesis_stops_with_iteration_and_keeps_checkpoint(
         out.with_name(f".{out.name}.resume") / "state.pt", weights_only=True
     )
     assert state["n_iterations"] >= 1  # the last good iterations are kept
+
+
+def test_a_second_run_of_the_same_synthesis_is_refused(inputs, tmp_path):
+    import fcntl
+
+    out = tmp_path / "m.zarr"
+    resume = out.with_name(f".{out.name}.resume")
+    resume.mkdir()
+    with open(resume / "lock", "a") as held:  # as a running synthesis holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = pipeline(*synthesis_args(inputs, "metamer", out), check=False)
+    assert result.returncode == 1
+    assert "another process is synthesizing" in result.stderr
+    assert not out.exists()
+    pipeline(*synthesis_args(inputs, "metamer", out))  # free again
+    assert xr.open_zarr(out).sizes["iteration"] == 31

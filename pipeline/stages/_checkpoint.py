@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..errors import PipelineError
 from ..faults import fault_point
@@ -47,6 +47,8 @@ __all__ = ["Checkpoint", "CheckpointPolicy", "digest", "resume_directory"]
 
 CHECKPOINT_FORMAT = "pipeline.checkpoint/1"
 STATE_FILE = "state.pt"
+# held (flock) by the process running the synthesis: two runs never share checkpoints
+LOCK_FILE = "lock"
 
 
 class Resumable(Protocol):
@@ -147,14 +149,21 @@ def _atomic_save(payload: dict[str, Any], path: Path, fault: str) -> None:
     torch.save(payload, buffer)
     data = buffer.getvalue()
     temporary = path.with_name(f"{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data[: len(data) // 2])
-        handle.flush()
-        fault_point(fault)
-        handle.write(data[len(data) // 2 :])
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data[: len(data) // 2])
+            handle.flush()
+            fault_point(fault)
+            handle.write(data[len(data) // 2 :])
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:  # a full disk, a lost file system...
+        temporary.unlink(missing_ok=True)
+        raise PipelineError(
+            f"cannot write checkpoint {path} ({error.strerror or error}): free space "
+            "there; the previous checkpoint is kept"
+        ) from error
 
 
 def _load(path: Path) -> Any:
@@ -219,6 +228,7 @@ class Checkpoint:
         identity: dict[str, Any],
         policy: CheckpointPolicy,
     ) -> None:
+        self._out = Path(out)
         self.directory = resume_directory(out)
         # canonical JSON, so a checkpoint matches exactly when the identity does
         self.identity = json.loads(json.dumps(identity, sort_keys=True, default=str))
@@ -232,6 +242,7 @@ class Checkpoint:
         self._elapsed_before = 0.0
         self._last_write = 0.0
         self._value_names: list[str] = []
+        self._lock: IO[str] | None = None
 
     # -- finding ----------------------------------------------------------------------
     def load(self) -> dict[str, Any] | None:
@@ -251,9 +262,10 @@ class Checkpoint:
             If the checkpoint exists but cannot be read.
 
         """
+        self._acquire_lock()
         state_file = self.directory / STATE_FILE
         if self.policy.restart or not state_file.exists():
-            self.discard()
+            self._clear()
             return None
         state = _load(state_file)
         if (
@@ -261,19 +273,41 @@ class Checkpoint:
             or state.get("format") != CHECKPOINT_FORMAT
             or state.get("identity") != self.identity
         ):
-            self.discard()
+            self._clear()
             return None
         self._remove_unreferenced(state)
         self.state = state
         return state
 
     def discard(self) -> None:
-        """Remove every checkpoint of this store."""
+        """Remove every checkpoint of this store (when nothing is left to resume)."""
         remove_path(self.directory)
         self.state = None
 
+    def _acquire_lock(self) -> None:
+        """Hold this store's lock for the life of the process, or refuse to run."""
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.directory / LOCK_FILE, "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise PipelineError(
+                f"another process is synthesizing {self._out} right now (it holds "
+                "its checkpoints): wait for it, or stop it first"
+            ) from None
+
+    def _clear(self) -> None:
+        """Remove the checkpoints but keep the lock (this process holds it)."""
+        for path in self.directory.iterdir():
+            if path.name != LOCK_FILE:
+                remove_path(path)
+        self.state = None
+
     def _remove_unreferenced(self, state: dict[str, Any]) -> None:
-        keep = {STATE_FILE, *state["segments"], state["base"]}
+        keep = {STATE_FILE, LOCK_FILE, *state["segments"], state["base"]}
         for path in self.directory.iterdir():
             if path.name not in keep:
                 remove_path(path)
