@@ -209,6 +209,9 @@ def _link_tree(source: Path, destination: Path) -> None:
 class Checkpoint:
     """The checkpoints of one synthesis store: find, write, replay and retire them.
 
+    Use it as a context manager: from :meth:`load` on it holds the store's lock, and
+    leaving the ``with`` block releases it.
+
     Parameters
     ----------
     out
@@ -243,6 +246,18 @@ class Checkpoint:
         self._last_write = 0.0
         self._value_names: list[str] = []
         self._lock: IO[str] | None = None
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release this store's lock (another run may then take it over)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # -- finding ----------------------------------------------------------------------
     def load(self) -> dict[str, Any] | None:

@@ -261,80 +261,86 @@ def run_streamed(
         "code": code,
     }
     checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
-    state = checkpoint.load()
-    if state is None:
-        setup()
-        checkpoint.begin(synthesis, synthesis.synthesized_image)
-        stop_reason = None
-    else:
-        checkpoint.resume(synthesis)
-        synthesis.setup(optimizer=settings.setup_arguments(device)["optimizer"])
-        stop_reason = state["stop_reason"] if state["finished"] else None
-    remaining = settings.max_iter - synthesis.n_iterations
-    if remaining < 0:
-        raise PipelineError(
-            f"{checkpoint.directory} holds {synthesis.n_iterations} iterations, more "
-            f"than max_iter {settings.max_iter}: raise max_iter, or pass --restart to "
-            "start over with fewer"
-        )
-    if remaining > 0 and stop_reason != "converged":
-        synthesis.synthesize(
-            remaining,
-            store_progress=settings.store_progress,
-            stop_criterion=settings.stop_criterion,
-            stop_iters_to_check=settings.stop_iters_to_check,
-            on_iteration=checkpoint,
-            keep_history=False,
-            progress=progress,
-            **(synthesize_options or {}),
-        )
-        done = synthesis.n_iterations >= settings.max_iter
-        checkpoint.write(finished=True, stop_reason="max_iter" if done else "converged")
-    elif not state or not state["finished"]:  # killed after its last iteration
-        synthesis.refresh_current_values()
-        checkpoint.write(finished=True, stop_reason="max_iter")
-    name = synthesis.synthesized_name
-    with atomic_output(out, overwrite=overwrite) as temporary:
-        group = zarr.open_group(str(temporary), mode="w-")
-        write_attrs(
-            temporary,
-            {
-                "pipeline_store": kind,
-                "schema_version": SCHEMA_VERSION,
-                "complete": False,
-            },
-        )
-        target_dims, synthesized_dims = image_dims
-        writer = HistoryWriter(
-            temporary, f"saved_{name}", tuple(synthesized_dims), value_dims=value_dims
-        )
-        for record in checkpoint.history(f"saved_{name}"):
-            writer(record)
-            if record.iteration % 64 == 0:
-                fault_point("store")
-        final = synthesis.synthesized_image.detach()
-        n_iterations = writer.finalize(synthesis.current_values, final)
-        write_array(group, "image", synthesis.image.cpu().numpy(), target_dims)
-        write_array(
-            group, "initial_image", checkpoint.initial.numpy(), synthesized_dims
-        )
-        write_array(group, name, final.cpu().numpy(), synthesized_dims)
-        more = finish(group) if finish is not None else {}
-        write_attrs(
-            temporary,
-            {
-                "method": kind,
-                **attrs,
-                **more,
-                "parameters": dataclasses.asdict(settings),
-                "n_iterations": n_iterations,
-                "stop_reason": checkpoint.state["stop_reason"],
-                "wall_time_s": checkpoint.elapsed,
-                **provenance(device),
-                "complete": True,
-            },
-        )
-        consolidate(temporary)
-        fault_point("rename")
-    checkpoint.complete(out)
+    with checkpoint:
+        state = checkpoint.load()
+        if state is None:
+            setup()
+            checkpoint.begin(synthesis, synthesis.synthesized_image)
+            stop_reason = None
+        else:
+            checkpoint.resume(synthesis)
+            synthesis.setup(optimizer=settings.setup_arguments(device)["optimizer"])
+            stop_reason = state["stop_reason"] if state["finished"] else None
+        remaining = settings.max_iter - synthesis.n_iterations
+        if remaining < 0:
+            raise PipelineError(
+                f"{checkpoint.directory} holds {synthesis.n_iterations} iterations, more "
+                f"than max_iter {settings.max_iter}: raise max_iter, or pass --restart to "
+                "start over with fewer"
+            )
+        if remaining > 0 and stop_reason != "converged":
+            synthesis.synthesize(
+                remaining,
+                store_progress=settings.store_progress,
+                stop_criterion=settings.stop_criterion,
+                stop_iters_to_check=settings.stop_iters_to_check,
+                on_iteration=checkpoint,
+                keep_history=False,
+                progress=progress,
+                **(synthesize_options or {}),
+            )
+            done = synthesis.n_iterations >= settings.max_iter
+            checkpoint.write(
+                finished=True, stop_reason="max_iter" if done else "converged"
+            )
+        elif not state or not state["finished"]:  # killed after its last iteration
+            synthesis.refresh_current_values()
+            checkpoint.write(finished=True, stop_reason="max_iter")
+        name = synthesis.synthesized_name
+        with atomic_output(out, overwrite=overwrite) as temporary:
+            group = zarr.open_group(str(temporary), mode="w-")
+            write_attrs(
+                temporary,
+                {
+                    "pipeline_store": kind,
+                    "schema_version": SCHEMA_VERSION,
+                    "complete": False,
+                },
+            )
+            target_dims, synthesized_dims = image_dims
+            writer = HistoryWriter(
+                temporary,
+                f"saved_{name}",
+                tuple(synthesized_dims),
+                value_dims=value_dims,
+            )
+            for record in checkpoint.history(f"saved_{name}"):
+                writer(record)
+                if record.iteration % 64 == 0:
+                    fault_point("store")
+            final = synthesis.synthesized_image.detach()
+            n_iterations = writer.finalize(synthesis.current_values, final)
+            write_array(group, "image", synthesis.image.cpu().numpy(), target_dims)
+            write_array(
+                group, "initial_image", checkpoint.initial.numpy(), synthesized_dims
+            )
+            write_array(group, name, final.cpu().numpy(), synthesized_dims)
+            more = finish(group) if finish is not None else {}
+            write_attrs(
+                temporary,
+                {
+                    "method": kind,
+                    **attrs,
+                    **more,
+                    "parameters": dataclasses.asdict(settings),
+                    "n_iterations": n_iterations,
+                    "stop_reason": checkpoint.state["stop_reason"],
+                    "wall_time_s": checkpoint.elapsed,
+                    **provenance(device),
+                    "complete": True,
+                },
+            )
+            consolidate(temporary)
+            fault_point("rename")
+        checkpoint.complete(out)
     return out

@@ -149,72 +149,77 @@ def synthesize_eigendistortion(
         ),
     }
     checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
-    if checkpoint.load() is None:
-        checkpoint.begin(eig, image)
-    else:
-        checkpoint.resume(eig)
+    with checkpoint:
+        if checkpoint.load() is None:
+            checkpoint.begin(eig, image)
+        else:
+            checkpoint.resume(eig)
 
-    def record(power: PowerRecord) -> None:
-        values = {
-            "eigenvalue_estimates": power.eigenvalues,
-            "eigenvalue_change": power.change,
-            "phase": torch.tensor(PHASES[power.phase], device=power.change.device),
-        }
-        checkpoint(IterationRecord(eig.n_iterations - 1, values, None))
+        def record(power: PowerRecord) -> None:
+            values = {
+                "eigenvalue_estimates": power.eigenvalues,
+                "eigenvalue_change": power.change,
+                "phase": torch.tensor(PHASES[power.phase], device=power.change.device),
+            }
+            checkpoint(IterationRecord(eig.n_iterations - 1, values, None))
 
-    eig.synthesize(
-        settings.method,
-        k=settings.k,
-        max_iter=settings.max_iter,
-        p=settings.p,
-        q=settings.q,
-        stop_criterion=settings.stop_criterion,
-        on_iteration=record,
-        progress=progress,
-    )
-    checkpoint.write(finished=True)
-    with atomic_output(out, overwrite=overwrite) as temporary:
-        group = zarr.open_group(str(temporary), mode="w-")
-        write_attrs(
-            temporary,
-            {
-                "pipeline_store": "eigendistortion",
-                "schema_version": SCHEMA_VERSION,
-                "complete": False,
-            },
+        eig.synthesize(
+            settings.method,
+            k=settings.k,
+            max_iter=settings.max_iter,
+            p=settings.p,
+            q=settings.q,
+            stop_criterion=settings.stop_criterion,
+            on_iteration=record,
+            progress=progress,
         )
-        writer = HistoryWriter(
-            temporary, value_dims={"eigenvalue_estimates": ("estimate",)}
-        )
-        for power in checkpoint.history(""):
-            writer(power)
-        n_iterations = writer.close()
-        write_array(group, "image", image.cpu().numpy(), IMAGE_DIMS)
-        write_array(
-            group,
-            "eigendistortions",
-            eig.eigendistortions.cpu().numpy(),
-            ["eigenindex", "channel", "y", "x"],
-        )
-        write_array(group, "eigenvalues", eig.eigenvalues.cpu().numpy(), ["eigenindex"])
-        write_array(group, "eigenindex", eig.eigenindex.cpu().numpy(), ["eigenindex"])
-        write_attrs(
-            temporary,
-            {
-                "method": "eigendistortion",
-                "image_name": image_attrs.get("name", Path(image_store).stem),
-                "model_name": Path(model_path).stem,
-                "model_class": loaded.class_path,
-                "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
-                "model_fingerprint": loaded.fingerprint,
-                "parameters": dataclasses.asdict(settings),
-                "n_iterations": n_iterations,
-                "wall_time_s": checkpoint.elapsed,
-                **provenance(device),
-                "complete": True,
-            },
-        )
-        consolidate(temporary)
-        fault_point("rename")
-    checkpoint.discard()  # nothing to extend: a larger max_iter reruns both phases
+        checkpoint.write(finished=True)
+        with atomic_output(out, overwrite=overwrite) as temporary:
+            group = zarr.open_group(str(temporary), mode="w-")
+            write_attrs(
+                temporary,
+                {
+                    "pipeline_store": "eigendistortion",
+                    "schema_version": SCHEMA_VERSION,
+                    "complete": False,
+                },
+            )
+            writer = HistoryWriter(
+                temporary, value_dims={"eigenvalue_estimates": ("estimate",)}
+            )
+            for power in checkpoint.history(""):
+                writer(power)
+            n_iterations = writer.close()
+            write_array(group, "image", image.cpu().numpy(), IMAGE_DIMS)
+            write_array(
+                group,
+                "eigendistortions",
+                eig.eigendistortions.cpu().numpy(),
+                ["eigenindex", "channel", "y", "x"],
+            )
+            write_array(
+                group, "eigenvalues", eig.eigenvalues.cpu().numpy(), ["eigenindex"]
+            )
+            write_array(
+                group, "eigenindex", eig.eigenindex.cpu().numpy(), ["eigenindex"]
+            )
+            write_attrs(
+                temporary,
+                {
+                    "method": "eigendistortion",
+                    "image_name": image_attrs.get("name", Path(image_store).stem),
+                    "model_name": Path(model_path).stem,
+                    "model_class": loaded.class_path,
+                    "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
+                    "model_fingerprint": loaded.fingerprint,
+                    "parameters": dataclasses.asdict(settings),
+                    "n_iterations": n_iterations,
+                    "wall_time_s": checkpoint.elapsed,
+                    **provenance(device),
+                    "complete": True,
+                },
+            )
+            consolidate(temporary)
+            fault_point("rename")
+        checkpoint.discard()  # nothing to extend: a larger max_iter reruns both phases
     return Path(out)
