@@ -10,6 +10,7 @@ from .eigendistortion import Eigendistortion
 from .geodesic import Geodesic
 from .mad_competition import MADCompetition
 from .metamer import Metamer
+from .metamer_batch import MetamerBatch
 from .metamer_ctf import MetamerCTF
 from .simple_metamer import SimpleMetamer
 
@@ -19,6 +20,7 @@ __all__ = [
     "IterationRecord",
     "MADCompetition",
     "Metamer",
+    "MetamerBatch",
     "MetamerCTF",
     "OptimizedSynthesis",
     "SimpleMetamer",

@@ -129,6 +129,11 @@ class OptimizedSynthesis(abc.ABC):
     _default_lr = 0.01
     #: objective term the optimizer minimizes (the others are only recorded)
     _minimized_term = "loss"
+    #: scalar term the stopping rule and the divergence check watch
+    _monitored_term = "loss"
+    #: dimensions of the gradient and pixel-change norms (None: the whole tensor;
+    #: (1, 2, 3): one norm per image of a batch)
+    _norm_dims: tuple[int, ...] | None = None
 
     def __init__(
         self,
@@ -449,8 +454,11 @@ class OptimizedSynthesis(abc.ABC):
 
         self._optimizer.step(closure)
         with torch.no_grad():
-            terms["gradient_norm"] = torch.linalg.vector_norm(x.grad)
-            terms["pixel_change_norm"] = torch.linalg.vector_norm(x - previous)
+            dims = self._norm_dims
+            terms["gradient_norm"] = torch.linalg.vector_norm(x.grad, dim=dims)
+            terms["pixel_change_norm"] = torch.linalg.vector_norm(
+                x - previous, dim=dims
+            )
         return terms
 
     def synthesize(
@@ -551,7 +559,7 @@ class OptimizedSynthesis(abc.ABC):
             if self._store_progress and t % self._store_progress == 0:
                 image = self._optimized.detach().clone()
             values = self._step()
-            loss = values["loss"].item()
+            loss = values[self._monitored_term].item()
             if not math.isfinite(loss):
                 raise SynthesisDivergedError(
                     f"loss became {loss} at iteration {t}: lower the learning rate "
