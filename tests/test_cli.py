@@ -515,3 +515,40 @@ def test_out_of_memory_says_so_and_what_helps(tmp_path, image_store):
     assert len(errors) == 1 and "out of memory" in errors[0], result.output
     assert "--device cpu" in errors[0] and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_metamer_batch_stores_equal_separate_runs(tmp_path, model):
+    stores = []
+    for name in ("camera", "astronaut"):
+        store = tmp_path / f"{name}.zarr"
+        assert invoke("prepare-images", name, store, "--size", 16).exit_code == 0
+        stores.append(store)
+    options = ["--max-iter", 8, "--store-progress", 3, "--device", "cpu",
+               "--dtype", "float64", "--quiet"]  # fmt: skip
+    runs = [w for s in stores for w in ("--run", s, tmp_path / f"b_{s.name}")]
+    result = invoke("synthesize", "metamer-batch", model, *runs, *options)
+    assert result.exit_code == 0, result.output
+    for store in stores:
+        out = tmp_path / f"s_{store.name}"
+        assert (
+            invoke("synthesize", "metamer", store, model, out, *options).exit_code == 0
+        )
+        batch, alone = xr.open_zarr(tmp_path / f"b_{store.name}"), xr.open_zarr(out)
+        assert sorted(batch.variables) == sorted(alone.variables)
+        for name in alone.variables:
+            np.testing.assert_allclose(
+                batch[name].values, alone[name].values, rtol=1e-12
+            )
+        assert batch.attrs["image_name"] == alone.attrs["image_name"]
+        assert batch.attrs["n_iterations"] == 8
+
+
+def test_metamer_batch_refuses_a_stopping_rule(tmp_path, image_store, model):
+    result = CliRunner().invoke(
+        main,
+        ["synthesize", "metamer-batch", str(model), "--run", str(image_store),
+         str(tmp_path / "o.zarr"), "--max-iter", "3", "--stop-criterion", "0.1"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "batched metamers need stop_criterion 0" in result.output
+    assert not (tmp_path / "o.zarr").exists()

@@ -297,3 +297,26 @@ def test_a_second_run_of_the_same_synthesis_is_refused(inputs, tmp_path):
     assert not out.exists()
     pipeline(*synthesis_args(inputs, "metamer", out))  # free again
     assert xr.open_zarr(out).sizes["iteration"] == 31
+
+
+def test_killed_batch_resumes_bit_identical(inputs, tmp_path):
+    def run(directory, **kill):
+        directory.mkdir(exist_ok=True)
+        runs = [w for s in ("camera", "shifted") for w in
+                ("--run", inputs / f"{s}.zarr", directory / f"{s}.zarr")]  # fmt: skip
+        return pipeline(
+            "synthesize", "metamer-batch", inputs / "gauss.model", *runs,
+            "--max-iter", "30", "--store-progress", "4", *COMMON, **kill,
+        )  # fmt: skip
+
+    run(tmp_path / "straight")
+    killed = run(tmp_path / "killed", kill_at="iteration:17", check=False)
+    assert killed.returncode == -signal.SIGKILL
+    resume = tmp_path / "killed" / ".camera.zarr.resume"  # beside the first store
+    assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 15
+    run(tmp_path / "killed")
+    for name in ("camera", "shifted"):
+        assert_same_store(
+            tmp_path / "killed" / f"{name}.zarr", tmp_path / "straight" / f"{name}.zarr"
+        )
+    assert not resume.exists()  # retired

@@ -255,6 +255,60 @@ def metamer(
     click.echo(f"wrote {out_store}")
 
 
+@synthesize.command("metamer-batch")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--run",
+    "runs",
+    nargs=2,
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="IMAGE_STORE OUT_STORE",
+    help="One metamer: its image store and the store to create (repeat).",
+)
+@optimization_options
+@click.option(
+    "--loss",
+    type=click.Choice(["mse", "l2_norm", "relative_sse"]),
+    default="mse",
+    show_default=True,
+    help="Distance between representations.",
+)
+@click.option(
+    "--initial-noise",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Start from each image's mean plus uniform noise of this width "
+    "(default: uniform noise in [0, 1]).",
+)
+@stage_command
+def metamer_batch(
+    model: Path,
+    runs: tuple[tuple[Path, Path], ...],
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> None:
+    """Synthesize metamers of several images under MODEL as one batch.
+
+    Each --run writes the store one `synthesize metamer` would (to float precision).
+    """
+    from ..stages.metamer import MetamerSettings, synthesize_metamer_batch
+
+    checkpoints = checkpoint_policy(settings)
+    outs = synthesize_metamer_batch(
+        [image for image, _ in runs],
+        model,
+        [out for _, out in runs],
+        MetamerSettings(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+        checkpoints=checkpoints,
+    )
+    click.echo(f"wrote {len(outs)} stores")
+
+
 @synthesize.command("mad")
 @click.argument("image_store", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))

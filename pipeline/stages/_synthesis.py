@@ -26,10 +26,19 @@ from ._runtime import provenance
 if TYPE_CHECKING:
     import torch
     import zarr
+    from torch import Tensor
 
     from ..synthesis.base import OptimizedSynthesis
 
-__all__ = ["OPTIMIZERS", "OptimizationSettings", "run_streamed", "write_array"]
+__all__ = [
+    "OPTIMIZERS",
+    "OptimizationSettings",
+    "run_identity",
+    "run_resumably",
+    "run_streamed",
+    "write_array",
+    "write_store",
+]
 
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 # L-BFGS as recommended for Portilla-Simoncelli texture metamers
@@ -244,15 +253,63 @@ def run_streamed(
         iterations than ``max_iter``.
 
     """
-    import zarr
-
     out = Path(out)
     if out.exists() and not overwrite:
         raise OutputExistsError(
             f"output {out} already exists: remove it or pass --overwrite"
         )
-    identity = {
-        "kind": kind,
+    identity = run_identity(synthesis, settings, device, inputs, code)
+    with Checkpoint(out, identity, checkpoints or CheckpointPolicy()) as checkpoint:
+        run_resumably(
+            synthesis, checkpoint, settings, device, setup, progress, synthesize_options
+        )
+        write_store(
+            out,
+            checkpoint,
+            synthesis,
+            kind,
+            settings,
+            device,
+            attrs,
+            finish,
+            overwrite=overwrite,
+            value_dims=value_dims,
+            image_dims=image_dims,
+        )
+        checkpoint.complete(out)
+    return out
+
+
+def run_identity(
+    synthesis: OptimizedSynthesis,
+    settings: OptimizationSettings,
+    device: str,
+    inputs: Sequence[str | Path],
+    code: str,
+) -> dict[str, Any]:
+    """Return what makes two runs the same synthesis, except for ``max_iter``.
+
+    Parameters
+    ----------
+    synthesis
+        The synthesis (its class counts).
+    settings
+        Its settings.
+    device
+        Where it runs.
+    inputs
+        Files and stores it reads (their contents count, not their paths).
+    code
+        Fingerprint of the stage's code.
+
+    Returns
+    -------
+    identity
+        Plain values; a checkpoint of another identity is not resumed.
+
+    """
+    return {
+        "kind": type(synthesis).__name__,
         "settings": {
             k: v for k, v in dataclasses.asdict(settings).items() if k != "max_iter"
         },
@@ -260,87 +317,175 @@ def run_streamed(
         "inputs": [digest(path) for path in inputs],
         "code": code,
     }
-    checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
-    with checkpoint:
-        state = checkpoint.load()
-        if state is None:
-            setup()
-            checkpoint.begin(synthesis, synthesis.synthesized_image)
-            stop_reason = None
-        else:
-            checkpoint.resume(synthesis)
-            synthesis.setup(optimizer=settings.setup_arguments(device)["optimizer"])
-            stop_reason = state["stop_reason"] if state["finished"] else None
-        remaining = settings.max_iter - synthesis.n_iterations
-        if remaining < 0:
-            raise PipelineError(
-                f"{checkpoint.directory} holds {synthesis.n_iterations} iterations, more "
-                f"than max_iter {settings.max_iter}: raise max_iter, or pass --restart to "
-                "start over with fewer"
+
+
+def run_resumably(
+    synthesis: OptimizedSynthesis,
+    checkpoint: Checkpoint,
+    settings: OptimizationSettings,
+    device: str,
+    setup: Callable[[], None],
+    progress: bool = True,
+    synthesize_options: dict[str, Any] | None = None,
+) -> None:
+    """Run ``synthesis`` to ``max_iter``, from its checkpoint when there is one.
+
+    Parameters
+    ----------
+    synthesis
+        Built, not set up.
+    checkpoint
+        Its checkpoints (entered).
+    settings
+        Its settings.
+    device
+        Where it runs.
+    setup
+        Sets the synthesis up for a fresh start.
+    progress
+        Show a progress bar.
+    synthesize_options
+        Method-specific arguments of ``synthesize``.
+
+    Raises
+    ------
+    PipelineError
+        If the checkpoint holds more iterations than ``max_iter``.
+
+    """
+    state = checkpoint.load()
+    if state is None:
+        setup()
+        checkpoint.begin(synthesis, synthesis.synthesized_image)
+        stop_reason = None
+    else:
+        checkpoint.resume(synthesis)
+        synthesis.setup(optimizer=settings.setup_arguments(device)["optimizer"])
+        stop_reason = state["stop_reason"] if state["finished"] else None
+    remaining = settings.max_iter - synthesis.n_iterations
+    if remaining < 0:
+        raise PipelineError(
+            f"{checkpoint.directory} holds {synthesis.n_iterations} iterations, more "
+            f"than max_iter {settings.max_iter}: raise max_iter, or pass --restart to "
+            "start over with fewer"
+        )
+    if remaining > 0 and stop_reason != "converged":
+        synthesis.synthesize(
+            remaining,
+            store_progress=settings.store_progress,
+            stop_criterion=settings.stop_criterion,
+            stop_iters_to_check=settings.stop_iters_to_check,
+            on_iteration=checkpoint,
+            keep_history=False,
+            progress=progress,
+            **(synthesize_options or {}),
+        )
+        done = synthesis.n_iterations >= settings.max_iter
+        checkpoint.write(finished=True, stop_reason="max_iter" if done else "converged")
+    elif not state or not state["finished"]:  # killed after its last iteration
+        synthesis.refresh_current_values()
+        checkpoint.write(finished=True, stop_reason="max_iter")
+
+
+def _select(values: dict[str, Tensor], item: int | None) -> dict[str, Tensor]:
+    """Return the values of one image of a batch (None: all, as they are)."""
+    if item is None:
+        return values
+    # per-image values have the batch first; batch-wide scalars belong to no store
+    return {k: v[item] for k, v in values.items() if v.ndim}
+
+
+def write_store(
+    out: Path,
+    checkpoint: Checkpoint,
+    synthesis: OptimizedSynthesis,
+    kind: str,
+    settings: OptimizationSettings,
+    device: str,
+    attrs: dict[str, Any],
+    finish: Callable[[zarr.Group], dict[str, Any]] | None = None,
+    *,
+    item: int | None = None,
+    overwrite: bool = False,
+    value_dims: dict[str, tuple[str, ...]] | None = None,
+    image_dims: tuple[list[str], list[str]] = (IMAGE_DIMS, IMAGE_DIMS),
+) -> None:
+    """Write the store of a finished synthesis from its checkpointed history.
+
+    Parameters
+    ----------
+    out
+        The store; it appears under this name only once complete.
+    checkpoint
+        The synthesis's checkpoints (its whole history).
+    synthesis
+        The finished synthesis.
+    kind
+        Store kind (``pipeline_store`` attribute).
+    settings, device, attrs
+        Recorded as attributes.
+    finish
+        Called with the open group to write method-specific arrays; returns more
+        attributes.
+    item
+        For a batch of independent syntheses (:class:`~pipeline.synthesis.MetamerBatch`),
+        the image whose store this is; ``None`` for a single synthesis.
+    overwrite
+        Replace an existing store.
+    value_dims
+        Dimension names of non-scalar per-iteration values (after ``iteration``).
+    image_dims
+        Dimension names of the target ``image`` and of the synthesized image.
+
+    """
+    import zarr
+
+    from ..synthesis.base import IterationRecord
+
+    part = slice(None) if item is None else slice(item, item + 1)
+    name = synthesis.synthesized_name
+    with atomic_output(out, overwrite=overwrite) as temporary:
+        group = zarr.open_group(str(temporary), mode="w-")
+        write_attrs(
+            temporary,
+            {
+                "pipeline_store": kind,
+                "schema_version": SCHEMA_VERSION,
+                "complete": False,
+            },
+        )
+        target_dims, synthesized_dims = image_dims
+        writer = HistoryWriter(
+            temporary, f"saved_{name}", tuple(synthesized_dims), value_dims=value_dims
+        )
+        for record in checkpoint.history(f"saved_{name}"):
+            image = None if record.image is None else record.image[part]
+            writer(
+                IterationRecord(record.iteration, _select(record.values, item), image)
             )
-        if remaining > 0 and stop_reason != "converged":
-            synthesis.synthesize(
-                remaining,
-                store_progress=settings.store_progress,
-                stop_criterion=settings.stop_criterion,
-                stop_iters_to_check=settings.stop_iters_to_check,
-                on_iteration=checkpoint,
-                keep_history=False,
-                progress=progress,
-                **(synthesize_options or {}),
-            )
-            done = synthesis.n_iterations >= settings.max_iter
-            checkpoint.write(
-                finished=True, stop_reason="max_iter" if done else "converged"
-            )
-        elif not state or not state["finished"]:  # killed after its last iteration
-            synthesis.refresh_current_values()
-            checkpoint.write(finished=True, stop_reason="max_iter")
-        name = synthesis.synthesized_name
-        with atomic_output(out, overwrite=overwrite) as temporary:
-            group = zarr.open_group(str(temporary), mode="w-")
-            write_attrs(
-                temporary,
-                {
-                    "pipeline_store": kind,
-                    "schema_version": SCHEMA_VERSION,
-                    "complete": False,
-                },
-            )
-            target_dims, synthesized_dims = image_dims
-            writer = HistoryWriter(
-                temporary,
-                f"saved_{name}",
-                tuple(synthesized_dims),
-                value_dims=value_dims,
-            )
-            for record in checkpoint.history(f"saved_{name}"):
-                writer(record)
-                if record.iteration % 64 == 0:
-                    fault_point("store")
-            final = synthesis.synthesized_image.detach()
-            n_iterations = writer.finalize(synthesis.current_values, final)
-            write_array(group, "image", synthesis.image.cpu().numpy(), target_dims)
-            write_array(
-                group, "initial_image", checkpoint.initial.numpy(), synthesized_dims
-            )
-            write_array(group, name, final.cpu().numpy(), synthesized_dims)
-            more = finish(group) if finish is not None else {}
-            write_attrs(
-                temporary,
-                {
-                    "method": kind,
-                    **attrs,
-                    **more,
-                    "parameters": dataclasses.asdict(settings),
-                    "n_iterations": n_iterations,
-                    "stop_reason": checkpoint.state["stop_reason"],
-                    "wall_time_s": checkpoint.elapsed,
-                    **provenance(device),
-                    "complete": True,
-                },
-            )
-            consolidate(temporary)
-            fault_point("rename")
-        checkpoint.complete(out)
-    return out
+            if record.iteration % 64 == 0:
+                fault_point("store")
+        final = synthesis.synthesized_image.detach()[part]
+        n_iterations = writer.finalize(_select(synthesis.current_values, item), final)
+        image = synthesis.image[part].cpu().numpy()
+        write_array(group, "image", image, target_dims)
+        initial = checkpoint.initial[part].numpy()
+        write_array(group, "initial_image", initial, synthesized_dims)
+        write_array(group, name, final.cpu().numpy(), synthesized_dims)
+        more = finish(group) if finish is not None else {}
+        write_attrs(
+            temporary,
+            {
+                "method": kind,
+                **attrs,
+                **more,
+                "parameters": dataclasses.asdict(settings),
+                "n_iterations": n_iterations,
+                "stop_reason": checkpoint.state["stop_reason"],
+                "wall_time_s": checkpoint.elapsed,
+                **provenance(device),
+                "complete": True,
+            },
+        )
+        consolidate(temporary)
+        fault_point("rename")

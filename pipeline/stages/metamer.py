@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
+from ..store.atomic import OutputExistsError
 from ..store.schema import read_image_store
-from ._checkpoint import CheckpointPolicy
+from ._checkpoint import Checkpoint, CheckpointPolicy
 from ._runtime import resolve_device
-from ._synthesis import OptimizationSettings, run_streamed, write_array
+from ._synthesis import (
+    OptimizationSettings,
+    run_identity,
+    run_resumably,
+    run_streamed,
+    write_array,
+    write_store,
+)
 from .models import load_model
 
 if TYPE_CHECKING:
@@ -21,7 +30,13 @@ if TYPE_CHECKING:
 
     from ..synthesis.metamer import Metamer
 
-__all__ = ["COARSE_TO_FINE", "LOSSES", "MetamerSettings", "synthesize_metamer"]
+__all__ = [
+    "COARSE_TO_FINE",
+    "LOSSES",
+    "MetamerSettings",
+    "synthesize_metamer",
+    "synthesize_metamer_batch",
+]
 
 LOSSES = ("mse", "l2_norm", "relative_sse", "portilla_simoncelli")
 COARSE_TO_FINE = ("together", "separate")
@@ -170,8 +185,6 @@ def synthesize_metamer(
         Portilla-Simoncelli loss).
 
     """
-    import torch
-
     from ..tensors import set_seed
 
     device = resolve_device(settings.device)
@@ -180,30 +193,172 @@ def synthesize_metamer(
     model = loaded.model.to(settings.torch_dtype)
     image = image.to(device=device, dtype=settings.torch_dtype)
     set_seed(settings.seed)
+    initial = _initial_image(image, settings)
     metamer = _metamer(image, model, settings, Path(model_path).stem)
-    initial = None
-    if settings.initial_noise is not None:
-        mean = image.mean(dim=(-2, -1), keepdim=True)
-        initial = mean + settings.initial_noise * (torch.rand_like(image) - 0.5)
+    more = {} if settings.coarse_to_fine is None else {"scales": None}
+    return run_streamed(
+        metamer,
+        out,
+        "metamer",
+        settings,
+        device,
+        _store_attrs(image_store, image_attrs, model_path, loaded, settings),
+        setup=lambda: metamer.setup(initial, **settings.setup_arguments(device)),
+        inputs=[image_store, model_path],
+        code=code_fingerprint("pipeline.stages.metamer:synthesize_metamer"),
+        checkpoints=checkpoints,
+        finish=_finisher(model, metamer, slice(None), more),
+        overwrite=overwrite,
+        progress=progress,
+        synthesize_options=settings.synthesize_options(),
+    )
 
-    def finish(group: zarr.Group) -> dict[str, Any]:
-        with torch.no_grad():
-            final = model(metamer.metamer)
-        target = metamer.target_representation
-        for name, values in (
-            ("target_representation", target),
-            ("metamer_representation", final),
+
+def synthesize_metamer_batch(
+    image_stores: Sequence[str | Path],
+    model_path: str | Path,
+    outs: Sequence[str | Path],
+    settings: MetamerSettings,
+    overwrite: bool = False,
+    progress: bool = True,
+    checkpoints: CheckpointPolicy | None = None,
+) -> list[Path]:
+    """Synthesize metamers of several images under one model as one batch.
+
+    Each store is what :func:`synthesize_metamer` writes for its image (equal to
+    float precision: the model sees a batch), from one synthesis
+    (:class:`~pipeline.synthesis.MetamerBatch`): many small syntheses run several
+    times faster together. The batch resumes from its checkpoint after a kill.
+
+    Parameters
+    ----------
+    image_stores
+        One image store per metamer (one image each, all the same size).
+    model_path
+        Model artifact.
+    outs
+        One store to create per image.
+    settings
+        Synthesis settings, shared by all (plain metamers, ``stop_criterion`` 0).
+    overwrite
+        Replace existing stores.
+    progress
+        Show a progress bar.
+    checkpoints
+        When to write the checkpoints a killed run resumes from.
+
+    Returns
+    -------
+    outs
+        The written stores.
+
+    Raises
+    ------
+    PipelineError
+        For settings a batch can't share (coarse to fine, the PS loss, a stopping
+        rule), or images that can't be batched.
+
+    """
+    import torch
+
+    from .. import loss as losses
+    from ..synthesis.metamer_batch import MetamerBatch
+    from ..tensors import set_seed
+
+    outs = [Path(out) for out in outs]
+    if not image_stores or len(image_stores) != len(outs):
+        raise PipelineError("give one output store per image store (and at least one)")
+    if settings.coarse_to_fine is not None or settings.loss == "portilla_simoncelli":
+        raise PipelineError(
+            "batched metamers are plain metamers: synthesize coarse-to-fine or "
+            "texture metamers one by one"
+        )
+    if settings.stop_criterion > 0:
+        raise PipelineError(
+            "batched metamers need stop_criterion 0 (each would stop when the whole "
+            "batch converged): run them one by one to use a stopping rule"
+        )
+    for out in outs:
+        if out.exists() and not overwrite:
+            raise OutputExistsError(
+                f"output {out} already exists: remove it or pass --overwrite"
+            )
+    device = resolve_device(settings.device)
+    loaded = load_model(model_path, device=device)
+    model = loaded.model.to(settings.torch_dtype)
+    images, image_attrs = zip(*(read_image_store(s) for s in image_stores), strict=True)
+    if any(i.shape != images[0].shape or i.shape[0] != 1 for i in images):
+        raise PipelineError(
+            "batched image stores must hold one image each, all of the same size"
+        )
+    batch = torch.cat(images).to(device=device, dtype=settings.torch_dtype)
+    set_seed(settings.seed)
+    initial = _initial_image(batch, settings)
+    metamers = MetamerBatch(
+        batch,
+        model,
+        loss_function=getattr(losses, settings.loss),
+        penalty_lambda=settings.penalty_lambda,
+    )
+    code = code_fingerprint("pipeline.stages.metamer:synthesize_metamer_batch")
+    identity = run_identity(
+        metamers, settings, device, [*image_stores, model_path], code
+    )
+    policy = checkpoints or CheckpointPolicy()
+    with Checkpoint(outs[0], identity, policy) as checkpoint:
+        run_resumably(
+            metamers,
+            checkpoint,
+            settings,
+            device,
+            lambda: metamers.setup(initial, **settings.setup_arguments(device)),
+            progress,
+        )
+        for item, (store, attrs, out) in enumerate(
+            zip(image_stores, image_attrs, outs, strict=True)
         ):
-            flat = values.detach().reshape(target.shape[0], -1).cpu().numpy()
-            write_array(group, name, flat, ["batch", "representation"])
-        more: dict[str, Any] = {"representation_shape": list(target.shape[1:])}
-        if hasattr(model, "convert_to_dict"):
-            more["representation_error_by_group"] = _group_errors(model, final, target)
-        if settings.coarse_to_fine is not None:
-            more["scales"] = [str(scale) for scale in metamer.scale_schedule]
-        return more
+            write_store(
+                out,
+                checkpoint,
+                metamers,
+                "metamer",
+                settings,
+                device,
+                _store_attrs(store, attrs, model_path, loaded, settings),
+                _finisher(model, metamers, slice(item, item + 1), {}),
+                item=item,
+                overwrite=overwrite,
+            )
+        checkpoint.discard()  # several stores: nothing single to extend
+    return outs
 
-    attrs = {
+
+def _initial_image(images: torch.Tensor, settings: MetamerSettings) -> torch.Tensor:
+    """Each image's start, drawn first from the seeded generator.
+
+    Every image starts from the same draw, the one a run of that image alone makes,
+    so a batch starts where separate runs do.
+    """
+    import torch
+
+    shape = (1, *images.shape[1:])
+    noise = torch.rand(shape, dtype=images.dtype, device=images.device)
+    noise = noise.expand_as(images).clone()
+    if settings.initial_noise is None:
+        return noise
+    mean = images.mean(dim=(-2, -1), keepdim=True)
+    return mean + settings.initial_noise * (noise - 0.5)
+
+
+def _store_attrs(
+    image_store: str | Path,
+    image_attrs: dict[str, Any],
+    model_path: str | Path,
+    loaded: Any,
+    settings: MetamerSettings,
+) -> dict[str, Any]:
+    """Return the attributes naming a metamer store's image, model and method."""
+    return {
         "method": "metamer" if settings.coarse_to_fine is None else "metamer_ctf",
         "image_name": image_attrs.get("name", Path(image_store).stem),
         "image_source": image_attrs.get("source", ""),
@@ -213,22 +368,33 @@ def synthesize_metamer(
         "model_fingerprint": loaded.fingerprint,
         "dtype": settings.dtype,
     }
-    return run_streamed(
-        metamer,
-        out,
-        "metamer",
-        settings,
-        device,
-        attrs,
-        setup=lambda: metamer.setup(initial, **settings.setup_arguments(device)),
-        inputs=[image_store, model_path],
-        code=code_fingerprint("pipeline.stages.metamer:synthesize_metamer"),
-        checkpoints=checkpoints,
-        finish=finish,
-        overwrite=overwrite,
-        progress=progress,
-        synthesize_options=settings.synthesize_options(),
-    )
+
+
+def _finisher(
+    model: torch.nn.Module, metamer: Metamer, part: slice, more: dict[str, Any]
+) -> Callable[[zarr.Group], dict[str, Any]]:
+    """Write the representations of the images ``part`` selects, into a store."""
+
+    def finish(group: zarr.Group) -> dict[str, Any]:
+        import torch
+
+        with torch.no_grad():
+            final = model(metamer.metamer[part])
+        target = metamer.target_representation[part]
+        for name, values in (
+            ("target_representation", target),
+            ("metamer_representation", final),
+        ):
+            flat = values.detach().reshape(target.shape[0], -1).cpu().numpy()
+            write_array(group, name, flat, ["batch", "representation"])
+        attrs: dict[str, Any] = {"representation_shape": list(target.shape[1:])}
+        if hasattr(model, "convert_to_dict"):
+            attrs["representation_error_by_group"] = _group_errors(model, final, target)
+        if "scales" in more:
+            attrs["scales"] = [str(scale) for scale in metamer.scale_schedule]
+        return attrs
+
+    return finish
 
 
 def _metamer(
