@@ -1,13 +1,20 @@
 """8 small metamers as one batch vs. the same 8 synthesized one after another.
 
-Both in this process (no start-up cost counted), OnOff(31), 32x32 and 64x64 images,
-100 iterations each, default Adam; the batch's results equal the separate ones
-(tests/test_metamer_batch.py). Prints the ratio batch / separate, interleaved.
+First in this process (no start-up cost counted): OnOff(31), 32x32 and 64x64 images,
+100 iterations each, default Adam; then as the workflow runs them: one
+``pipeline synthesize metamer-batch`` process vs. eight ``pipeline synthesize
+metamer`` processes (64x64). The batch's results equal the separate ones
+(tests/test_metamer_batch.py, tests/test_cli.py). Prints the ratios batch / separate.
 Usage:
     python benchmarks/bench_batch.py [--images 8] [--iterations 100]
 """
 
 import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import torch
 from bench_synthesis import interleaved_medians
@@ -44,6 +51,41 @@ def main():
             f"batch {times['batch']:.2f} s, one by one {times['separate']:.2f} s, "
             f"ratio {times['batch'] / times['separate']:.2f} (aim <= 0.5)"
         )
+    with tempfile.TemporaryDirectory() as directory:
+        processes(Path(directory), args.images, args.iterations)
+
+
+def processes(directory, n_images, iterations):
+    """One batch process against one process per metamer, as the workflow runs."""
+    pipeline = Path(sys.executable).parent / "pipeline"
+
+    def run(*args):
+        subprocess.run([pipeline, *map(str, args)], check=True, capture_output=True)
+
+    names = ["camera", "astronaut", "moon", "coffee", "brick", "grass", "gravel"]
+    stores = []
+    for i in range(n_images):
+        stores.append(directory / f"image{i}.zarr")
+        run("prepare-images", names[i % len(names)], stores[-1], "--size", 64,
+            "--rotate", i)  # fmt: skip
+    run("build-model", "OnOff", directory / "m.model", "--param", "kernel_size=31",
+        "--param", "pretrained=true")  # fmt: skip
+    options = ["--max-iter", iterations, "--device", "cpu", "--quiet"]
+    start = time.perf_counter()
+    runs = [
+        w for i, s in enumerate(stores) for w in ("--run", s, directory / f"b{i}.zarr")
+    ]
+    run("synthesize", "metamer-batch", directory / "m.model", *runs, *options)
+    batch = time.perf_counter() - start
+    start = time.perf_counter()
+    for i, store in enumerate(stores):
+        run("synthesize", "metamer", store, directory / "m.model",
+            directory / f"s{i}.zarr", *options)  # fmt: skip
+    separate = time.perf_counter() - start
+    print(
+        f"{n_images} metamers 64x64 as processes: one batch {batch:.1f} s, one per "
+        f"metamer {separate:.1f} s, ratio {batch / separate:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -114,6 +114,14 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config metamer.overrides.{model}: {model!r} is not in metamer.models"
             )
+    if metamer.get("batch"):
+        for model in metamer.get("models", []):
+            if metamer_settings(config, model).get("stop_criterion", 0) > 0:
+                raise ConfigError(
+                    f"config metamer.batch: batched metamers need stop_criterion 0, "
+                    f"but model {model!r} has a stopping rule; set batch: false or "
+                    "drop the stopping rule"
+                )
     eigen = config.get("eigendistortion", {})
     key = "eigendistortion"
     _check_names(f"{key}.images", eigen.get("images", []), config["images"], "image")

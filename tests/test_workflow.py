@@ -353,6 +353,35 @@ def test_paper_config_plans_every_figure_set(tmp_path):
     assert re.search(r"eigendistortion\s+10\b", counts["fig_eigendistortions"])
 
 
+def test_batched_metamers_one_job_per_model_same_stores(tmp_path, workflow):
+    (tmp_path / "tinymodels.py").write_text(MODELS)
+    config = yaml.safe_load(yaml.safe_dump(CONFIG))
+    config["metamer"].update(batch=True, images=["camera", "shifted"])
+    jobs = planned_jobs(tmp_path, config, target="fig_metamers")
+    assert {w for rule, w in jobs if rule == "metamer_batch"} == {
+        "model=blur",
+        "model=square",
+    }
+    assert not any(rule == "metamer" for rule, _ in jobs)
+    snakemake(tmp_path, "fig_metamers", config=config)
+    for model in ("blur", "square"):  # the same stores as one run per image
+        batch = xr.open_zarr(
+            tmp_path / "results" / "metamer" / "camera" / f"{model}.zarr"
+        )
+        alone = xr.open_zarr(
+            workflow / "results" / "metamer" / "camera" / f"{model}.zarr"
+        )
+        for name in ("loss", "gradient_norm", "saved_metamer", "metamer"):
+            np.testing.assert_allclose(
+                batch[name].values, alone[name].values, rtol=1e-5, atol=1e-6
+            )
+    config["metamer"]["stop_criterion"] = 0.01
+    result = snakemake(tmp_path, "-n", config=config, check=False)
+    assert "config metamer.batch: batched metamers need stop_criterion 0" in (
+        result.stdout + result.stderr
+    )
+
+
 def test_report_holds_figures_captions_and_summary(tmp_path, workflow):
     workdir = tmp_path / "copy"
     shutil.copytree(workflow, workdir, symlinks=True)

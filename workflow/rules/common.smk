@@ -109,6 +109,7 @@ def figure_outputs(stem, caption, category):
     return [figure(first, caption, category), *others]
 
 
+METAMER_IMAGES = config["metamer"].get("images", [])
 METAMER_STORES = [
     f"{RESULTS}/metamer/{image}/{model}.zarr" for image, model in runs(config, "metamer")
 ]
