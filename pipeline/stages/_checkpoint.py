@@ -404,7 +404,19 @@ class Checkpoint:
         """
         import torch
 
+        from ..synthesis.base import check_finite
+
         assert self._synthesis is not None and self.state is not None
+        # a diverged synthesis is never checkpointed: the last good state stays
+        watched = getattr(self._synthesis, "monitored_term", None)
+        check_finite(
+            [
+                (r.iteration, value)
+                for r in self._records
+                for name, value in r.values.items()
+                if watched is None or name == watched
+            ]
+        )
         segments = list(self.state["segments"])
         if self._records:
             first = self._records[0].iteration

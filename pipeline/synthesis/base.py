@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import collections
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ from torch import Tensor
 from ..errors import PipelineError
 
 __all__ = [
+    "FINITE_CHECK_EVERY",
     "IterationRecord",
     "OptimizedSynthesis",
     "SynthesisDivergedError",
     "SynthesisLoadError",
+    "check_finite",
     "default_adam_kwargs",
 ]
 
@@ -103,6 +106,42 @@ def _normalize_store_progress(store_progress: bool | int) -> int:
             f"store_progress must be a bool or a non-negative int, got {store_progress!r}"
         )
     return store_progress
+
+
+#: iterations whose losses may stay unchecked on the device (see ``_iterate``)
+FINITE_CHECK_EVERY = 32
+
+
+def check_finite(values: list[tuple[int, Tensor]]) -> None:
+    """Raise at the first iteration with a NaN or infinite value.
+
+    Parameters
+    ----------
+    values
+        (iteration, value) pairs, in order; the values may live on a device (one
+        transfer for all of them) and have any shape.
+
+    Raises
+    ------
+    SynthesisDivergedError
+        Naming the first bad iteration and the bad value.
+
+    """
+    if not values:
+        return
+    flat = [value.detach().reshape(-1) for _, value in values]
+    finite = torch.isfinite(torch.cat(flat))
+    if bool(finite.all()):
+        return
+    bad = int(torch.nonzero(~finite)[0, 0])
+    ends = torch.tensor([f.numel() for f in flat]).cumsum(0)
+    entry = int(torch.searchsorted(ends, bad, right=True))
+    iteration = values[entry][0]
+    value = torch.cat(flat)[bad].item()
+    raise SynthesisDivergedError(
+        f"loss became {value} at iteration {iteration}: lower the learning rate or "
+        "check the model and image"
+    )
 
 
 class OptimizedSynthesis(abc.ABC):
@@ -229,6 +268,11 @@ class OptimizedSynthesis(abc.ABC):
     def store_progress(self) -> bool | int:
         """How often the optimized image is cached (False: never, True/1: always)."""
         return self._store_progress
+
+    @property
+    def monitored_term(self) -> str:
+        """Objective term the stopping rule and the divergence check watch."""
+        return self._monitored_term
 
     @property
     def synthesized_name(self) -> str:
@@ -549,9 +593,21 @@ class OptimizedSynthesis(abc.ABC):
         stop_iters_to_check: int,
         progress: bool,
     ) -> Iterator[tuple[IterationRecord, str | None]]:
+        """Run the iterations; read values back from the device only when needed.
+
+        The loss is copied to the host every iteration only when the stopping rule
+        reads it (``stop_criterion > 0``); otherwise losses stay on the device and
+        are checked for NaN/Inf every :data:`FINITE_CHECK_EVERY` iterations, at the
+        end, and by whoever stores the records (a divergence is still reported at
+        the first bad iteration). The progress bar reads the loss about once a
+        second.
+        """
         from tqdm.auto import tqdm
 
         recent = self._recent_losses
+        watch = stop_criterion > 0
+        unchecked: list[tuple[int, Tensor]] = []
+        shown = -math.inf
         bar = tqdm(range(max_iter), disable=not progress, mininterval=1.0, leave=False)
         for _ in bar:
             t = self._n_iterations
@@ -559,12 +615,11 @@ class OptimizedSynthesis(abc.ABC):
             if self._store_progress and t % self._store_progress == 0:
                 image = self._optimized.detach().clone()
             values = self._step()
-            loss = values[self._monitored_term].item()
-            if not math.isfinite(loss):
-                raise SynthesisDivergedError(
-                    f"loss became {loss} at iteration {t}: lower the learning rate "
-                    "or check the model and image"
-                )
+            monitored = values[self._monitored_term]
+            unchecked.append((t, monitored))
+            if watch or len(unchecked) >= FINITE_CHECK_EVERY:
+                check_finite(unchecked)
+                unchecked.clear()
             if self._scheduler is not None:
                 if isinstance(
                     self._scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
@@ -574,24 +629,29 @@ class OptimizedSynthesis(abc.ABC):
                     self._scheduler.step()
             self._n_iterations = t + 1
             record = IterationRecord(t, values, image)
-            recent.append(loss)
-            while len(recent) > stop_iters_to_check + 1:
-                recent.popleft()
             reason = self._after_step(record)
-            if (
-                reason is None
-                and len(recent) > stop_iters_to_check
-                and self._may_converge()
-            ):
-                if abs(recent[0] - recent[-1]) < stop_criterion:
+            if watch:
+                recent.append(monitored.item())
+                while len(recent) > stop_iters_to_check + 1:
+                    recent.popleft()
+                if (
+                    reason is None
+                    and len(recent) > stop_iters_to_check
+                    and self._may_converge()
+                    and abs(recent[0] - recent[-1]) < stop_criterion
+                ):
                     reason = "Loss has converged, stopping synthesis"
-            if progress:
+            if progress and time.monotonic() - shown >= 1.0:
+                shown = time.monotonic()
                 bar.set_postfix(
-                    loss=f"{loss:.4g}", **self._progress_postfix(), refresh=False
+                    loss=f"{monitored.item():.4g}",
+                    **self._progress_postfix(),
+                    refresh=False,
                 )
             yield record, reason
             if reason is not None:
                 break
+        check_finite(unchecked)
         bar.close()
 
     # -- progress --------------------------------------------------------------------

@@ -9,6 +9,7 @@ matching all of them at once.
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Callable, Hashable
 from typing import Any, Literal
 
@@ -117,6 +118,7 @@ class MetamerCTF(Metamer):
         self._scales_timing[self._schedule[0]].append(0)
         self._scales_finished: list[Hashable] = []
         self._recent_scale_losses: collections.deque[float] = collections.deque()
+        self._last_scale_loss = torch.tensor(math.nan)
         self._initial_lr: list[float] | None = None
         self._change_scale_criterion: float | None = 1e-2
         self._ctf_iters_to_check = 50
@@ -212,10 +214,12 @@ class MetamerCTF(Metamer):
         ``ctf_iters_to_check`` iterations; the learning rate is then reset.
         """
         recent = self._recent_scale_losses
-        recent.append(record.values["scale_loss"].item())
         window = self._ctf_iters_to_check
-        while len(recent) > window:
-            recent.popleft()
+        self._last_scale_loss = record.values["scale_loss"]
+        if self._change_scale_criterion is not None:  # only then read from the device
+            recent.append(record.values["scale_loss"].item())
+            while len(recent) > window:
+                recent.popleft()
         t = self._n_iterations  # iterations run, i.e. the index of the next one
         current = self._scales[0]
         if (
@@ -244,7 +248,7 @@ class MetamerCTF(Metamer):
         return self._n_iterations - started > self._ctf_iters_to_check
 
     def _progress_postfix(self) -> dict[str, str]:
-        scale_loss = self._recent_scale_losses[-1]
+        scale_loss = self._last_scale_loss.item()
         return {"scale": str(self._scales[0]), "scale_loss": f"{scale_loss:.4g}"}
 
     def synthesize(
