@@ -101,6 +101,14 @@ def optimization_options(function: Callable) -> Callable:
     return with_options(options)(function)
 
 
+metamer_start_option = click.option(
+    "--initial-noise",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Start from each image's mean plus uniform noise of this width "
+    "(default: uniform noise in [0, 1]).",
+)
+
 checkpoint_options = [
     click.option(
         "--checkpoint-every",
@@ -199,13 +207,7 @@ def synthesize() -> None:
     callback=parse_params,
     help="Weight of one statistic group in the portilla_simoncelli loss (repeat).",
 )
-@click.option(
-    "--initial-noise",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Start from the image mean plus uniform noise of this width "
-    "(default: uniform noise in [0, 1]).",
-)
+@metamer_start_option
 @click.option(
     "--coarse-to-fine",
     type=click.Choice(["together", "separate", "none"]),
@@ -275,13 +277,7 @@ def metamer(
     show_default=True,
     help="Distance between representations.",
 )
-@click.option(
-    "--initial-noise",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Start from each image's mean plus uniform noise of this width "
-    "(default: uniform noise in [0, 1]).",
-)
+@metamer_start_option
 @stage_command
 def metamer_batch(
     model: Path,
