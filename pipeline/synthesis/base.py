@@ -617,7 +617,12 @@ class OptimizedSynthesis(abc.ABC):
             values = self._step()
             monitored = values[self._monitored_term]
             unchecked.append((t, monitored))
-            if watch or len(unchecked) >= FINITE_CHECK_EVERY:
+            if watch:  # the stopping rule reads the loss anyway: one read, both uses
+                loss = monitored.item()
+                if not math.isfinite(loss):
+                    check_finite(unchecked)  # raises, naming the iteration
+                unchecked.clear()
+            elif len(unchecked) >= FINITE_CHECK_EVERY:
                 check_finite(unchecked)
                 unchecked.clear()
             if self._scheduler is not None:
@@ -631,7 +636,7 @@ class OptimizedSynthesis(abc.ABC):
             record = IterationRecord(t, values, image)
             reason = self._after_step(record)
             if watch:
-                recent.append(monitored.item())
+                recent.append(loss)
                 while len(recent) > stop_iters_to_check + 1:
                     recent.popleft()
                 if (
