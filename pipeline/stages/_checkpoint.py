@@ -22,6 +22,7 @@ the next start. Everything is read with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -29,21 +30,27 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..errors import PipelineError
 from ..faults import fault_point
-from ..store.atomic import remove_path
+from ..store.atomic import atomic_output, remove_path
 
 if TYPE_CHECKING:
     import torch
 
     from ..synthesis.base import IterationRecord
 
-__all__ = ["Checkpoint", "CheckpointPolicy", "digest", "resume_directory"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointPolicy",
+    "digest",
+    "resume_directory",
+    "run_identity",
+]
 
 CHECKPOINT_FORMAT = "pipeline.checkpoint/1"
 STATE_FILE = "state.pt"
@@ -141,25 +148,66 @@ def digest(path: str | Path) -> str:
     return hasher.hexdigest()
 
 
+def run_identity(
+    synthesis: object,
+    settings: Any,
+    device: str,
+    inputs: Sequence[str | Path],
+    code: str,
+    extendable: bool = True,
+) -> dict[str, Any]:
+    """Return what makes two runs the same synthesis (a checkpoint of another isn't resumed).
+
+    Parameters
+    ----------
+    synthesis
+        The synthesis (its class counts).
+    settings
+        Its settings (a dataclass).
+    device
+        Where it runs.
+    inputs
+        Files and stores it reads (their contents count, not their paths).
+    code
+        Fingerprint of the stage's code.
+    extendable
+        Leave ``max_iter`` out, so a run with a larger one continues this one.
+
+    Returns
+    -------
+    identity
+        Plain values.
+
+    """
+    fields = dataclasses.asdict(settings)
+    if extendable:
+        fields.pop("max_iter")
+    return {
+        "kind": type(synthesis).__name__,
+        "settings": fields,
+        "device": device,
+        "inputs": [digest(path) for path in inputs],
+        "code": code,
+    }
+
+
 def _atomic_save(payload: dict[str, Any], path: Path, fault: str) -> None:
-    """Write ``payload`` with torch.save to a temporary file, then rename it."""
+    """Write ``payload`` with torch.save; ``path`` is replaced only once it is whole."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()
-    temporary = path.with_name(f"{path.name}.tmp")
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data[: len(data) // 2])
-            handle.flush()
-            fault_point(fault)
-            handle.write(data[len(data) // 2 :])
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        with atomic_output(path, overwrite=True) as temporary:
+            with open(temporary, "wb") as handle:
+                handle.write(data[: len(data) // 2])
+                handle.flush()
+                fault_point(fault)
+                handle.write(data[len(data) // 2 :])
+                handle.flush()
+                os.fsync(handle.fileno())
     except OSError as error:  # a full disk, a lost file system...
-        temporary.unlink(missing_ok=True)
         raise PipelineError(
             f"cannot write checkpoint {path} ({error.strerror or error}): free space "
             "there; the previous checkpoint is kept"

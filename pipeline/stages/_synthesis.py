@@ -20,7 +20,7 @@ from ..faults import fault_point
 from ..store.atomic import OutputExistsError, atomic_output
 from ..store.history import HistoryWriter
 from ..store.schema import SCHEMA_VERSION, consolidate, write_attrs
-from ._checkpoint import Checkpoint, CheckpointPolicy, digest
+from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import provenance
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "OPTIMIZERS",
     "OptimizationSettings",
-    "run_identity",
     "run_resumably",
     "run_streamed",
     "write_array",
@@ -278,45 +277,6 @@ def run_streamed(
         )
         checkpoint.complete(out)
     return out
-
-
-def run_identity(
-    synthesis: OptimizedSynthesis,
-    settings: OptimizationSettings,
-    device: str,
-    inputs: Sequence[str | Path],
-    code: str,
-) -> dict[str, Any]:
-    """Return what makes two runs the same synthesis, except for ``max_iter``.
-
-    Parameters
-    ----------
-    synthesis
-        The synthesis (its class counts).
-    settings
-        Its settings.
-    device
-        Where it runs.
-    inputs
-        Files and stores it reads (their contents count, not their paths).
-    code
-        Fingerprint of the stage's code.
-
-    Returns
-    -------
-    identity
-        Plain values; a checkpoint of another identity is not resumed.
-
-    """
-    return {
-        "kind": type(synthesis).__name__,
-        "settings": {
-            k: v for k, v in dataclasses.asdict(settings).items() if k != "max_iter"
-        },
-        "device": device,
-        "inputs": [digest(path) for path in inputs],
-        "code": code,
-    }
 
 
 def run_resumably(

@@ -13,7 +13,7 @@ from ..fingerprint import code_fingerprint
 from ..store.atomic import OutputExistsError, atomic_output
 from ..store.history import HistoryWriter
 from ..store.schema import SCHEMA_VERSION, consolidate, read_image_store, write_attrs
-from ._checkpoint import Checkpoint, CheckpointPolicy, digest
+from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import provenance, resolve_device
 from ._synthesis import IMAGE_DIMS, write_array
 from .models import load_model
@@ -139,15 +139,13 @@ def synthesize_eigendistortion(
     image = image.to(device=device, dtype=dtype)
     set_seed(settings.seed)
     eig = Eigendistortion(image, model)
-    identity = {
-        "kind": "eigendistortion",
-        "settings": dataclasses.asdict(settings),  # with max_iter: runs per phase
-        "device": device,
-        "inputs": [digest(image_store), digest(model_path)],
-        "code": code_fingerprint(
-            "pipeline.stages.eigendistortion:synthesize_eigendistortion"
-        ),
-    }
+    code = code_fingerprint(
+        "pipeline.stages.eigendistortion:synthesize_eigendistortion"
+    )
+    # max_iter counts: a larger one reruns both phases rather than extending
+    identity = run_identity(
+        eig, settings, device, [image_store, model_path], code, extendable=False
+    )
     checkpoint = Checkpoint(out, identity, checkpoints or CheckpointPolicy())
     with checkpoint:
         if checkpoint.load() is None:

@@ -12,11 +12,10 @@ from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
 from ..store.atomic import OutputExistsError
 from ..store.schema import read_image_store
-from ._checkpoint import Checkpoint, CheckpointPolicy
+from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import resolve_device
 from ._synthesis import (
     OptimizationSettings,
-    run_identity,
     run_resumably,
     run_streamed,
     write_array,

@@ -86,6 +86,6 @@ def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         remove_path(temporary)
         raise
-    if final.exists():
-        remove_path(final)
+    if final.is_dir() and not final.is_symlink():
+        remove_path(final)  # a directory can't be renamed over; a file atomically can
     os.replace(temporary, final)
