@@ -629,7 +629,7 @@ class OptimizedSynthesis(abc.ABC):
                 if isinstance(
                     self._scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
                 ):
-                    self._scheduler.step(values["loss"])
+                    self._scheduler.step(monitored)
                 else:
                     self._scheduler.step()
             self._n_iterations = t + 1
