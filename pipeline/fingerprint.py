@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["code_dependencies", "code_fingerprint"]
+__all__ = ["code_dependencies", "code_fingerprint", "default_cache_file"]
 
 
 class _Module:
@@ -225,25 +225,58 @@ def code_dependencies(target: str) -> dict[str, str]:
     return found
 
 
-def _file_stamps(keys: list[str]) -> dict[str, list[int]]:
-    """(mtime_ns, size) of the source files defining ``module:name`` keys."""
-    stamps = {}
-    for module in {key.partition(":")[0] for key in keys}:
-        path = _find_source(module)
-        if path is not None:
-            stat = path.stat()
-            stamps[str(path)] = [stat.st_mtime_ns, stat.st_size]
-    return stamps
-
-
-def _stamps_unchanged(stamps: dict[str, list[int]]) -> bool:
+def _file_digest(path: str | Path) -> str | None:
+    """Hex sha256 of a file's bytes (None if it cannot be read)."""
     try:
-        return all(
-            [(stat := Path(path).stat()).st_mtime_ns, stat.st_size] == stamp
-            for path, stamp in stamps.items()
-        )
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
-        return False
+        return None
+
+
+def _source_digests(keys: list[str]) -> dict[str, str | None]:
+    """Content digests of the source files defining ``module:name`` keys."""
+    modules = {key.partition(":")[0] for key in keys}
+    paths = {_find_source(module) for module in modules} - {None}
+    return {str(path): _file_digest(path) for path in paths}
+
+
+def default_cache_file() -> Path | None:
+    """Where fingerprints are cached when no file is given.
+
+    ``PIPELINE_FINGERPRINT_CACHE`` if set (an empty value: no cache), else
+    ``code-fingerprints.json`` in the user's cache directory (``$XDG_CACHE_HOME``
+    or ``~/.cache``, folder ``pipeline``).
+
+    Returns
+    -------
+    path
+        The cache file, or None for no cache.
+
+    """
+    chosen = os.environ.get("PIPELINE_FINGERPRINT_CACHE")
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pipeline" / "code-fingerprints.json"
+
+
+def _read_cache(path: Path) -> dict[str, dict]:
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _write_cache(path: Path, cache: dict[str, dict]) -> None:
+    """Replace the cache file atomically; a cache that cannot be written is skipped."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
@@ -254,10 +287,11 @@ def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
     target
         ``"package.module:Name"``.
     cache_file
-        Optional JSON file remembering fingerprints with the modification times and
-        sizes of the source files they were read from; an entry whose files are all
-        unchanged is reused without parsing anything (this keeps ``snakemake -n``
-        fast). It is rewritten atomically when an entry changes.
+        JSON file remembering fingerprints with the content digests of the source
+        files they were read from; an entry whose files all still hold the same
+        bytes is reused without parsing anything (this keeps ``snakemake -n`` and
+        stage start-up fast). It is rewritten atomically when an entry changes.
+        Default: :func:`default_cache_file`.
 
     Returns
     -------
@@ -271,28 +305,23 @@ def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
     16
 
     """
-    cache: dict[str, dict] = {}
-    if cache_file is not None:
-        try:
-            cache = json.loads(Path(cache_file).read_text())
-        except (OSError, ValueError):
-            cache = {}
-        entry = cache.get(target)
-        if isinstance(entry, dict) and _stamps_unchanged(entry.get("files", {})):
+    path = Path(cache_file) if cache_file is not None else default_cache_file()
+    # one entry per target and checkout: the same target in another checkout (or
+    # virtual environment) is other code
+    key = f"{target}@{_find_source(target.partition(':')[0])}"
+    cache = _read_cache(path) if path is not None else {}
+    entry = cache.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("files"), dict):
+        files = entry["files"]
+        if files and all(_file_digest(f) == digest for f, digest in files.items()):
             return entry["fingerprint"]
     dependencies = code_dependencies(target)
     digest = hashlib.sha256()
-    for key, dump in sorted(dependencies.items()):
-        digest.update(f"{key}\n{dump}\n".encode())
+    for name, dump in sorted(dependencies.items()):
+        digest.update(f"{name}\n{dump}\n".encode())
     fingerprint = digest.hexdigest()[:16]
-    if cache_file is not None:
-        cache[target] = {
-            "fingerprint": fingerprint,
-            "files": _file_stamps(list(dependencies)),
-        }
-        path = Path(cache_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(cache, sort_keys=True))
-        os.replace(temporary, path)
+    if path is not None:
+        files = _source_digests(list(dependencies))
+        cache[key] = {"fingerprint": fingerprint, "files": files}
+        _write_cache(path, cache)
     return fingerprint

@@ -1,5 +1,7 @@
 """Code fingerprints follow what a definition uses, and ignore comments and docs."""
 
+import os
+import shutil
 import sys
 import textwrap
 
@@ -11,6 +13,7 @@ from pipeline.fingerprint import (
     _load,
     _package_directory,
     code_fingerprint,
+    default_cache_file,
 )
 
 SOURCE = '''
@@ -127,3 +130,43 @@ def test_cache_reuses_unchanged_files_and_notices_edits(package, tmp_path, monke
     for memo in (_package_directory, _find_source, _load, _definition):
         memo.cache_clear()
     assert code_fingerprint("fpkg.models:B", cache) != first
+
+
+def test_cache_notices_an_edit_of_the_same_size_and_time(package, tmp_path):
+    cache = tmp_path / "cache.json"
+    first = code_fingerprint("fpkg.models:B", cache)
+    models = package / "models.py"
+    stat = models.stat()
+    models.write_text(models.read_text().replace("return x\n", "return 0\n"))
+    os.utime(models, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as a fast edit can
+    assert models.stat().st_size == stat.st_size
+    for memo in (_package_directory, _find_source, _load, _definition):
+        memo.cache_clear()
+    assert code_fingerprint("fpkg.models:B", cache) != first
+
+
+def test_cache_keeps_checkouts_of_the_same_package_apart(
+    package, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache.json"
+    first = code_fingerprint("fpkg.models:B", cache)
+    other = tmp_path / "other"
+    shutil.copytree(package, other / "fpkg")
+    models = other / "fpkg" / "models.py"
+    models.write_text(models.read_text().replace("return x\n", "return -x\n"))
+    monkeypatch.syspath_prepend(str(other))
+    for memo in (_package_directory, _find_source, _load, _definition):
+        memo.cache_clear()
+    assert code_fingerprint("fpkg.models:B", cache) != first
+
+
+def test_default_cache_is_the_environment_variable_or_the_user_cache(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PIPELINE_FINGERPRINT_CACHE", str(tmp_path / "f.json"))
+    assert default_cache_file() == tmp_path / "f.json"
+    monkeypatch.setenv("PIPELINE_FINGERPRINT_CACHE", "")
+    assert default_cache_file() is None
+    monkeypatch.delenv("PIPELINE_FINGERPRINT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_file() == tmp_path / "pipeline" / "code-fingerprints.json"

@@ -125,17 +125,17 @@ class OptimizationSettings:
             ``optimizer`` and ``optimizer_kwargs``.
 
         """
-        import torch
-
+        # torch's optimizers without their torch._dynamo import (1.5 s a process)
+        from ..synthesis import optimizers
         from ..synthesis.base import default_adam_kwargs
 
         if self.optimizer == "adam":
             kwargs = default_adam_kwargs(self.lr, device)
-            return {"optimizer": torch.optim.Adam, "optimizer_kwargs": kwargs}
+            return {"optimizer": optimizers.Adam, "optimizer_kwargs": kwargs}
         if self.optimizer == "lbfgs":
             kwargs = {"lr": self.lr, **LBFGS_KWARGS}
-            return {"optimizer": torch.optim.LBFGS, "optimizer_kwargs": kwargs}
-        return {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": self.lr}}
+            return {"optimizer": optimizers.LBFGS, "optimizer_kwargs": kwargs}
+        return {"optimizer": optimizers.SGD, "optimizer_kwargs": {"lr": self.lr}}
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -22,6 +22,7 @@ __all__ = [
     "consolidate",
     "open_store",
     "read_image_store",
+    "store_attributes",
     "write_image_store",
 ]
 
@@ -54,6 +55,70 @@ def consolidate(path: str | Path) -> None:
 SYNTHESIS_KINDS = ("metamer", "mad", "eigendistortion", "geodesic")
 
 
+def store_attributes(
+    path: str | Path, kind: str | tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Return the attributes of a complete store of the expected kind.
+
+    Reads only the group's metadata (``zarr.json``), so it needs neither zarr nor
+    xarray: stages check their inputs this way before anything heavy is imported.
+
+    Parameters
+    ----------
+    path
+        The zarr store.
+    kind
+        Expected ``pipeline_store`` kind (``"image"``, ``"metamer"``...) or kinds
+        (e.g. :data:`SYNTHESIS_KINDS`); ``None`` accepts any kind.
+
+    Returns
+    -------
+    attrs
+        The group's attributes.
+
+    Raises
+    ------
+    StoreError
+        If the path is missing, not a zarr store, not written by this pipeline, of
+        another kind or schema version, or incomplete.
+
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"store not found: {path}")
+    metadata_file = path / "zarr.json"
+    if not metadata_file.is_file():
+        raise StoreError(f"{path} is not a zarr store (no zarr.json inside)")
+    try:
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StoreError(
+            f"cannot open store {path}: {type(error).__name__}: {error}"
+        ) from error
+    attrs = metadata.get("attributes") if isinstance(metadata, dict) else None
+    if not isinstance(attrs, dict) or attrs.get("pipeline_store") is None:
+        raise StoreError(f"{path} is a zarr store but not one written by pipeline")
+    found = attrs["pipeline_store"]
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kinds is not None and found not in kinds:
+        raise StoreError(
+            f"{path} is a {found} store, expected a {' or '.join(kinds)} store"
+        )
+    version = attrs.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        advice = (
+            "update pipeline to read it" if newer else "rerun the stage that made it"
+        )
+        raise StoreError(
+            f"{path} has schema version {version}, this pipeline reads version "
+            f"{SCHEMA_VERSION}: {advice}"
+        )
+    if attrs.get("complete") is not True:
+        raise StoreError(f"{path} is incomplete: rerun the stage that writes it")
+    return attrs
+
+
 def open_store(
     path: str | Path, kind: str | tuple[str, ...] | None = None
 ) -> xr.Dataset:
@@ -81,40 +146,15 @@ def open_store(
     """
     import xarray as xr
 
-    path = Path(path)
-    if not path.exists():
-        raise StoreError(f"store not found: {path}")
-    if not (path / "zarr.json").is_file():
-        raise StoreError(f"{path} is not a zarr store (no zarr.json inside)")
+    store_attributes(path, kind)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dataset = xr.open_zarr(path, consolidated=None)
+            return xr.open_zarr(path, consolidated=None)
     except Exception as error:
         raise StoreError(
             f"cannot open store {path}: {type(error).__name__}: {error}"
         ) from error
-    found = dataset.attrs.get("pipeline_store")
-    if found is None:
-        raise StoreError(f"{path} is a zarr store but not one written by pipeline")
-    kinds = (kind,) if isinstance(kind, str) else kind
-    if kinds is not None and found not in kinds:
-        raise StoreError(
-            f"{path} is a {found} store, expected a {' or '.join(kinds)} store"
-        )
-    version = dataset.attrs.get("schema_version")
-    if version != SCHEMA_VERSION:
-        newer = isinstance(version, int) and version > SCHEMA_VERSION
-        advice = (
-            "update pipeline to read it" if newer else "rerun the stage that made it"
-        )
-        raise StoreError(
-            f"{path} has schema version {version}, this pipeline reads version "
-            f"{SCHEMA_VERSION}: {advice}"
-        )
-    if dataset.attrs.get("complete") is not True:
-        raise StoreError(f"{path} is incomplete: rerun the stage that writes it")
-    return dataset
 
 
 def write_attrs(path: str | Path, attrs: dict[str, Any]) -> None:
@@ -193,13 +233,22 @@ def read_image_store(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
 
     """
     import torch
+    import zarr
 
-    dataset = open_store(path, "image")
-    if "image" not in dataset:
-        raise StoreError(f"{path} has no 'image' variable")
-    pixels = np.asarray(dataset["image"].values)
+    attrs = store_attributes(path, "image")
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        if "image" not in group:
+            raise StoreError(f"{path} has no 'image' variable")
+        pixels = np.asarray(group["image"][...])
+    except StoreError:
+        raise
+    except Exception as error:
+        raise StoreError(
+            f"cannot read the image of {path}: {type(error).__name__}: {error}"
+        ) from error
     if pixels.ndim != 4 or not np.issubdtype(pixels.dtype, np.floating):
         raise StoreError(
             f"{path} holds no 4-D float image (got {pixels.shape}, {pixels.dtype})"
         )
-    return torch.from_numpy(pixels), dict(dataset.attrs)
+    return torch.from_numpy(pixels), attrs

@@ -25,8 +25,6 @@ check_config(config)
 # and, once the store paths are known (below): check_stored_iterations(STORED_ITERATIONS)
 
 RESULTS = config["results"]
-# reuses code fingerprints while their source files are unchanged (fast dry runs)
-FINGERPRINT_CACHE = ".snakemake/pipeline_code_fingerprints.json"
 FIGURE_FORMATS = config["figures"]["formats"]
 # when syntheses write the checkpoints they resume from: handed to every job through
 # the environment (set again wherever the workflow is parsed, cluster jobs included),
@@ -69,15 +67,17 @@ def cli_options(settings):
 
 def code(entry_point):
     """Fingerprint of a stage entry point given as "module" + ":" + "function".
-    Any change to that code (not to comments or docstrings) reruns its jobs."""
-    return code_fingerprint(f"pipeline.stages.{entry_point}", FINGERPRINT_CACHE)
+    Any change to that code (not to comments or docstrings) reruns its jobs.
+    Fingerprints are cached by source digest (see pipeline.fingerprint), which keeps
+    dry runs fast and spares each job recomputing its stage's own."""
+    return code_fingerprint(f"pipeline.stages.{entry_point}")
 
 
 def model_code(model):
     """Fingerprint of a model's code: a pipeline.models name or module:Class."""
     name = config["models"][model]["class"]
     target = name if ":" in name else f"pipeline.models:{name}"
-    return code_fingerprint(target, FINGERPRINT_CACHE)
+    return code_fingerprint(target)
 
 
 def synthesis_gpus(device):

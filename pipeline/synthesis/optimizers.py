@@ -1,0 +1,78 @@
+"""torch's optimizers for short-lived processes: the same code, without ``torch._dynamo``.
+
+torch wraps some :class:`torch.optim.Optimizer` methods (``add_param_group``,
+``zero_grad``, ``state_dict``, ``load_state_dict``, and ``step`` of Adam and SGD) in
+decorators that import ``torch._dynamo`` on their first call, for ``torch.compile``'s
+sake. That import takes longer (about 1.5 s on two CPU cores) than a short synthesis
+stage spends on everything else. The classes here call the very methods those
+decorators wrap, under :func:`torch.no_grad` as the decorators do: the update, the
+optimizer state and its ``state_dict`` are torch's own (results are bit-identical,
+tested), only the graph breaks that ``torch.compile`` needs are skipped. Nothing here
+is ever compiled.
+
+The workflow's stages use them; the library's default stays :class:`torch.optim.Adam`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["LBFGS", "SGD", "Adam"]
+
+_Closure = Callable[[], torch.Tensor] | None
+
+
+def _undecorated(method: Callable) -> Callable:
+    """Return the function under a stack of ``functools.wraps`` decorators."""
+    return inspect.unwrap(method)
+
+
+class _WithoutDynamo(torch.optim.Optimizer):
+    """Optimizer methods with torch's dynamo-importing decorators peeled off."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _undecorated(torch.optim.Optimizer.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+
+    def _torch_step(self, closure: _Closure) -> torch.Tensor | None:
+        """Run the torch class's own ``step`` body without gradients."""
+        torch_class = next(
+            cls
+            for cls in type(self).__mro__
+            if cls.__module__.startswith("torch.") and "step" in vars(cls)
+        )
+        with torch.no_grad():
+            return _undecorated(vars(torch_class)["step"])(self, closure)
+
+
+class Adam(_WithoutDynamo, torch.optim.Adam):
+    """:class:`torch.optim.Adam` (same arguments, state and results)."""
+
+    def step(self, closure: _Closure = None) -> torch.Tensor | None:  # noqa: D102
+        return self._torch_step(closure)
+
+
+class SGD(_WithoutDynamo, torch.optim.SGD):
+    """:class:`torch.optim.SGD` (same arguments, state and results)."""
+
+    def step(self, closure: _Closure = None) -> torch.Tensor | None:  # noqa: D102
+        return self._torch_step(closure)
+
+
+class LBFGS(_WithoutDynamo, torch.optim.LBFGS):
+    """:class:`torch.optim.LBFGS` (same arguments, state and results)."""
+
+    def step(self, closure: _Closure) -> torch.Tensor | None:  # noqa: D102
+        return self._torch_step(closure)
