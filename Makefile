@@ -23,8 +23,9 @@ run: setup
 lint: setup
 	$(BIN)/ruff check pipeline tests benchmarks
 
+# every test, spread over the machine's cores (one worker per test file)
 test: setup lint
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -q -n auto --dist loadfile --durations=15
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py
