@@ -5,7 +5,10 @@ this module checks what a schema cannot: that every image and model a synthesis 
 is defined, that every model class exists and accepts its parameters (read from the
 class's source, see :mod:`pipeline.signatures`), that no existing store holds more
 iterations than the config asks for, and it expands the config into the list of
-syntheses to run. Standard library only: the Snakefile imports it at parse time.
+syntheses to run. Each section's settings are those declared in
+:mod:`pipeline.stages.settings` (see :data:`SECTIONS`), and every synthesis's
+settings are built here as its stage builds them, so rules between settings fail
+at parse time. No torch, zarr or xarray: the Snakefile imports it at parse time.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from .store.layout import stored_iterations
 
 __all__ = [
     "MAD_METRICS",
+    "SECTIONS",
     "ConfigError",
+    "Section",
     "check_config",
     "check_models",
     "check_stored_iterations",
