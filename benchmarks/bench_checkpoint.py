@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pipeline as po
 from pipeline.stages import _checkpoint
-from pipeline.stages.metamer import MetamerSettings, synthesize_metamer
+from pipeline.stages.metamer import synthesize_metamer
 from pipeline.stages.models import build_model
+from pipeline.stages.settings import MetamerSettings
 from pipeline.store.schema import write_image_store
 from pipeline.synthesis.base import OptimizedSynthesis
 

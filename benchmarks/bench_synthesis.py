@@ -86,7 +86,7 @@ def checkpointed(synthesis, directory):
     ``synthesis`` must be set up; checkpoints go beside ``directory``/bench.zarr.
     """
     checkpoint = Checkpoint(Path(directory) / "bench.zarr", {}, CheckpointPolicy())
-    checkpoint.load()
+    assert not checkpoint.restore(synthesis)  # a fresh directory: nothing to resume
     checkpoint.begin(synthesis, synthesis.synthesized_image)
     return checkpoint
 

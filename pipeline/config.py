@@ -5,22 +5,36 @@ this module checks what a schema cannot: that every image and model a synthesis 
 is defined, that every model class exists and accepts its parameters (read from the
 class's source, see :mod:`pipeline.signatures`), that no existing store holds more
 iterations than the config asks for, and it expands the config into the list of
-syntheses to run. Standard library only: the Snakefile imports it at parse time.
+syntheses to run. Each section's settings are those declared in
+:mod:`pipeline.stages.settings` (see :data:`SECTIONS`), and every synthesis's
+settings are built here as its stage builds them, so rules between settings fail
+at parse time. No torch, zarr or xarray: the Snakefile imports it at parse time.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PipelineError
 from .signatures import builtin_model_names, constructor_signature, find_model_class
+from .stages.settings import (
+    EigendistortionSettings,
+    GeodesicSettings,
+    MADSettings,
+    MetamerSettings,
+    SettingError,
+    Settings,
+    declarations,
+)
+from .store.layout import stored_iterations
 
 __all__ = [
     "MAD_METRICS",
+    "SECTIONS",
     "ConfigError",
+    "Section",
     "check_config",
     "check_models",
     "check_stored_iterations",
@@ -33,41 +47,92 @@ __all__ = [
     "settings",
 ]
 
-# settings every optimized synthesis takes (the CLI options of the same names)
-OPTIMIZATION_KEYS = (
-    "device",
-    "dtype",
-    "lr",
-    "max_iter",
-    "optimizer",
-    "penalty_lambda",
-    "seed",
-    "stop_criterion",
-    "stop_iters_to_check",
-    "store_progress",
-)
-METAMER_SETTING_KEYS = (*OPTIMIZATION_KEYS, "loss")
-TEXTURE_SETTING_KEYS = (
-    *METAMER_SETTING_KEYS,
-    "change_scale_criterion",
-    "coarse_to_fine",
-    "ctf_iters_to_check",
-    "initial_noise",
-    "loss_weights",
-)
-MAD_SETTING_KEYS = (*OPTIMIZATION_KEYS, "initial_noise", "metric_tradeoff_lambda")
-GEODESIC_SETTING_KEYS = (*OPTIMIZATION_KEYS, "n_steps", "initial_sequence")
-EIGENDISTORTION_SETTING_KEYS = (
-    "device",
-    "dtype",
-    "k",
-    "max_iter",
-    "method",
-    "p",
-    "q",
-    "seed",
-    "stop_criterion",
-)
+
+@dataclass(frozen=True)
+class Section:
+    """How a config section sets the settings of its syntheses.
+
+    The settings themselves (type, default, range, choices, help) are declared
+    once, in :mod:`pipeline.stages.settings`; a section only chooses which of them
+    it offers, and where its defaults or choices differ from the declaration's.
+    ``workflow/schemas/config.schema.yaml`` is tested against both.
+
+    Attributes
+    ----------
+    settings
+        The settings class of the section's stage.
+    defaults
+        This section's own defaults, where they differ from the declaration's.
+    choices
+        Narrower choices than the declaration's, by setting.
+    exclude
+        Settings the section does not offer (set per synthesis, or not at all).
+
+    """
+
+    settings: type[Settings]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The settings this section offers, in declaration order."""
+        return tuple(
+            d.name for d in declarations(self.settings) if d.name not in self.exclude
+        )
+
+    def default(self, key: str) -> Any:
+        """Return this section's default of one setting it offers.
+
+        Parameters
+        ----------
+        key
+            The setting.
+
+        Returns
+        -------
+        default
+            The section's own default, else the declaration's.
+
+        """
+        if key in self.defaults:
+            return self.defaults[key]
+        (declared,) = [d for d in declarations(self.settings) if d.name == key]
+        return declared.default
+
+
+_COARSE_TO_FINE = ("coarse_to_fine", "change_scale_criterion", "ctf_iters_to_check")
+#: each synthesis section of the config
+SECTIONS = {
+    "metamer": Section(
+        MetamerSettings,
+        defaults={"max_iter": 200},
+        # the portilla_simoncelli loss and coarse to fine are the texture section's
+        choices={"loss": ("mse", "l2_norm", "relative_sse")},
+        exclude=("loss_weights", "initial_noise", *_COARSE_TO_FINE),
+    ),
+    # Portilla-Simoncelli texture metamers: L-BFGS (one iteration is 10 line-searched
+    # steps), coarse to fine with a fixed number of iterations per scale, from noise
+    # around the image mean
+    "texture": Section(
+        MetamerSettings,
+        defaults={
+            "store_progress": 5,
+            "lr": 1.0,
+            "optimizer": "lbfgs",
+            "loss": "portilla_simoncelli",
+            "initial_noise": 0.2,
+            "coarse_to_fine": "together",
+            "change_scale_criterion": None,
+            "ctf_iters_to_check": 5,
+        },
+    ),
+    # minmax is set per synthesis: each set runs both
+    "mad": Section(MADSettings, exclude=("minmax",)),
+    "eigendistortion": Section(EigendistortionSettings),
+    "geodesic": Section(GeodesicSettings, defaults={"lr": 0.001}),
+}
 # metrics MAD competition knows by name (see pipeline.stages.mad); others are models
 MAD_METRICS = ("mse", "ssim", "ms_ssim", "nlpd")
 # built-in model classes that coarse-to-fine synthesis and the PS loss work with
@@ -114,14 +179,6 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config metamer.overrides.{model}: {model!r} is not in metamer.models"
             )
-    if metamer.get("batch"):
-        for model in metamer.get("models", []):
-            if metamer_settings(config, model).get("stop_criterion", 0) > 0:
-                raise ConfigError(
-                    f"config metamer.batch: batched metamers need stop_criterion 0, "
-                    f"but model {model!r} has a stopping rule; set batch: false or "
-                    "drop the stopping rule"
-                )
     eigen = config.get("eigendistortion", {})
     key = "eigendistortion"
     _check_names(f"{key}.images", eigen.get("images", []), config["images"], "image")
@@ -141,6 +198,7 @@ def check_config(config: dict[str, Any]) -> None:
                 "different sizes; give them the same images.<name>.size"
             )
     _check_texture(config)
+    _check_settings(config)
     for name, entry in config.get("mad", {}).get("sets", {}).items():
         key = f"mad.sets.{name}"
         _check_names(f"{key}.image", [entry["image"]], config["images"], "image")
@@ -227,22 +285,11 @@ def _check_texture(config: dict[str, Any]) -> None:
     images, models = texture.get("images", []), texture.get("models", [])
     _check_names("texture.images", images, config["images"], "image")
     _check_names("texture.models", models, config["models"], "model")
-    loss = texture.get("loss", "portilla_simoncelli")
-    if texture.get("loss_weights") and loss != "portilla_simoncelli":
-        raise ConfigError(
-            f"config texture.loss_weights: only the portilla_simoncelli loss has "
-            f"weights, but texture.loss is {loss!r}"
-        )
-    criterion = texture.get("change_scale_criterion")
-    if criterion is not None and texture.get("stop_criterion", 0.0) >= criterion:
-        raise ConfigError(
-            "config texture.stop_criterion: must be below "
-            f"texture.change_scale_criterion ({criterion})"
-        )
+    loss = settings(config, "texture")["loss"]
     for model in models:
         cls = config["models"][model]["class"]
         builtin_other = ":" not in cls and cls not in TEXTURE_MODEL_CLASSES
-        if builtin_other and texture.get("coarse_to_fine", "together") is not None:
+        if builtin_other and settings(config, "texture")["coarse_to_fine"] is not None:
             raise ConfigError(
                 f"config texture.models: model {model!r} ({cls}) can't do "
                 "coarse-to-fine synthesis; use a PortillaSimoncelli model or set "
@@ -264,6 +311,40 @@ def _check_texture(config: dict[str, Any]) -> None:
                 )
 
 
+def _check_settings(config: dict[str, Any]) -> None:
+    """Build the settings of every synthesis, as its stage will.
+
+    So the rules between settings (:mod:`pipeline.stages.settings`) refuse a
+    config at parse time, naming the key, with the words the stage would use.
+    """
+    # (section, settings, where its own keys are, its own keys); MAD's minmax is
+    # each synthesis's own
+    checks = [(name, settings(config, name), name, ()) for name in SECTIONS]
+    checks = [
+        (name, values | ({"minmax": "min"} if name == "mad" else {}), *rest)
+        for name, values, *rest in checks
+    ]
+    metamer = config.get("metamer", {})
+    for model, override in metamer.get("overrides", {}).items():
+        where = f"metamer.overrides.{model}"
+        checks.append(("metamer", metamer_settings(config, model), where, override))
+    for name, entry in config.get("mad", {}).get("sets", {}).items():
+        where = f"mad.sets.{name}"
+        checks.append(("mad", mad_settings(config, name, "", "min"), where, entry))
+    for section, values, where, own in checks:
+        try:
+            built = SECTIONS[section].settings(**values)
+        except SettingError as error:
+            key = f"{where if error.key in own else section}.{error.key}"
+            raise ConfigError(f"config {key}: {error}") from None
+        if section == "metamer" and metamer.get("batch"):
+            try:
+                built.check_batchable()
+            except SettingError as error:
+                whose = "" if where == section else f" ({where})"
+                raise ConfigError(f"config metamer.batch: {error}{whose}") from None
+
+
 def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
     """Return the settings of ``model``'s metamers: defaults, then its overrides.
 
@@ -280,10 +361,8 @@ def metamer_settings(config: dict[str, Any], model: str) -> dict[str, Any]:
         Mapping of CLI option names (underscored) to values.
 
     """
-    return {
-        **settings(config, "metamer"),
-        **config["metamer"].get("overrides", {}).get(model, {}),
-    }
+    overrides = config.get("metamer", {}).get("overrides", {})
+    return {**settings(config, "metamer"), **overrides.get(model, {})}
 
 
 def max_iter_setting(
@@ -321,23 +400,6 @@ def max_iter_setting(
     return f"{section}.max_iter", config[section]["max_iter"]
 
 
-def _stored_iterations(store: Path) -> int | None:
-    """Return the iterations a complete store holds (zarr attributes), or None."""
-    try:
-        metadata = json.loads((store / "zarr.json").read_text(encoding="utf-8"))
-        attrs = metadata["attributes"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # no store, or one the stage itself will report
-    if not isinstance(attrs, dict) or attrs.get("complete") is not True:
-        return None
-    count = attrs.get("n_iterations")
-    if count is None:
-        parameters = attrs.get("parameters")
-        count = parameters.get("max_iter") if isinstance(parameters, dict) else None
-    is_count = isinstance(count, int) and not isinstance(count, bool)
-    return count if is_count else None
-
-
 def check_stored_iterations(stores: Iterable[tuple[str, str, int]]) -> None:
     """Refuse a ``max_iter`` below the iterations a synthesis store already holds.
 
@@ -358,7 +420,7 @@ def check_stored_iterations(stores: Iterable[tuple[str, str, int]]) -> None:
 
     """
     for path, key, max_iter in stores:
-        stored = _stored_iterations(Path(path))
+        stored = stored_iterations(path)
         if stored is not None and stored > max_iter:
             raise ConfigError(
                 f"config {key}: {max_iter} is below the {stored} iterations already "
@@ -412,14 +474,9 @@ def mad_settings(
         Mapping of CLI option names (underscored) to values, without the metrics.
 
     """
-    section = config["mad"]
-    entry = section["sets"][set_name]
-    settings = {
-        key: section[key] for key in MAD_SETTING_KEYS if section.get(key) is not None
-    }
-    settings.update({k: v for k, v in entry.items() if k in MAD_SETTING_KEYS})
-    settings["minmax"] = minmax
-    return settings
+    entry = config["mad"]["sets"][set_name]
+    own = {k: v for k, v in entry.items() if k in SECTIONS["mad"].keys}
+    return {**settings(config, "mad"), **own, "minmax": minmax}
 
 
 def mad_metric_pair(
@@ -452,12 +509,6 @@ _RUN_AXES = {
     "texture": ("images", "models"),
     "eigendistortion": ("images", "models"),
     "geodesic": ("pairs", "models"),
-}
-_SETTING_KEYS = {
-    "metamer": METAMER_SETTING_KEYS,
-    "texture": TEXTURE_SETTING_KEYS,
-    "eigendistortion": EIGENDISTORTION_SETTING_KEYS,
-    "geodesic": GEODESIC_SETTING_KEYS,
 }
 
 
@@ -492,12 +543,15 @@ def settings(config: dict[str, Any], section: str) -> dict[str, Any]:
     config
         The validated config.
     section
-        ``"metamer"``, ``"texture"``, ``"eigendistortion"`` or ``"geodesic"``.
+        A key of :data:`SECTIONS`.
 
     Returns
     -------
     settings
-        Mapping of option names to values.
+        Every setting the section offers: its value in the config, else the
+        section's default.
 
     """
-    return {key: config[section][key] for key in _SETTING_KEYS[section]}
+    spec = SECTIONS[section]
+    given = config.get(section, {})
+    return {key: given.get(key, spec.default(key)) for key in spec.keys}

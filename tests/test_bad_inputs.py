@@ -331,7 +331,7 @@ CASES = [
     Case(
         "cli",
         "learning rate zero",
-        "lr must be positive, got 0.0",
+        "Invalid value for '--lr': 0.0 is not in the range x>0",
         args=_synthesize("{img}", "{model}", extra=("--lr", "0")),
     ),
     Case(
@@ -430,9 +430,9 @@ CASES = [
     Case(
         "store",
         "newer schema version",
-        "bad.zarr has schema version 2, this pipeline reads version 1: update pipeline",
+        "bad.zarr has schema version 3, this pipeline reads version 2: update pipeline",
         args=["aggregate", "{tmp}/bad.zarr", "--out", "{tmp}/summary.csv"],
-        prepare=_bad_store(_set_attrs(schema_version=2)),
+        prepare=_bad_store(_set_attrs(schema_version=3)),
     ),
     Case(
         "store",

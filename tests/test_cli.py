@@ -287,7 +287,7 @@ BAD_INPUTS = [
             "--loss-weights",
             "pixel_statistics=0",
         ],
-        "loss weights only apply to the portilla_simoncelli loss",
+        "only the portilla_simoncelli loss has weights",
     ),
     (
         [

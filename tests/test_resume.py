@@ -4,6 +4,10 @@ Each kill is a real SIGKILL the process sends itself at a named point
 (``PIPELINE_KILL_AT``, see ``pipeline.faults``): after a given iteration, half-way
 through writing a checkpoint file, while writing the final store, just before the
 store is renamed into place, and after that while the checkpoint is retired.
+
+The run after a kill must resume, not start over: it logs the iteration and the
+checkpoint it resumed from, and its store's ``resumed_at`` attribute lists that
+iteration (the one attribute in which it differs from an uninterrupted run).
 """
 
 import os
@@ -99,13 +103,30 @@ def references(inputs, tmp_path_factory):
     return stores
 
 
-def assert_same_store(got, expected):
+def assert_same_store(got, expected, resumed_at=()):
+    """``got`` equals the uninterrupted ``expected`` but for where it resumed."""
     a, b = xr.open_zarr(got), xr.open_zarr(expected)
     assert sorted(a.variables) == sorted(b.variables)
     for name in b.variables:
         assert np.array_equal(a[name].values, b[name].values, equal_nan=True), name
-    attrs = {k: v for k, v in a.attrs.items() if k not in VOLATILE_ATTRS}
-    assert attrs == {k: v for k, v in b.attrs.items() if k not in VOLATILE_ATTRS}
+    assert a.attrs["resumed_at"] == list(resumed_at)
+    assert b.attrs["resumed_at"] == []
+    ignored = {*VOLATILE_ATTRS, "resumed_at"}
+    attrs = {k: v for k, v in a.attrs.items() if k not in ignored}
+    assert attrs == {k: v for k, v in b.attrs.items() if k not in ignored}
+
+
+def resume_lines(output):
+    return [line for line in output.splitlines() if line.startswith("resuming ")]
+
+
+def assert_resumed(output, out, iterations):
+    """The run said where it resumed from: each iteration, and the checkpoint."""
+    state = out.with_name(f".{out.name}.resume") / "state.pt"
+    assert resume_lines(output) == [
+        f"resuming {out} at iteration {n} from its checkpoint {state}"
+        for n in iterations
+    ], output
 
 
 def assert_checkpoint_retired(out):
@@ -118,40 +139,42 @@ def assert_checkpoint_retired(out):
     assert names == [names[0], "state.pt"] and names[0].startswith("base-"), names
 
 
+# (method, where it is killed, the iterations the next run resumes at)
 KILLS = [
-    ("metamer", "iteration:3"),  # before the first checkpoint: starts over
-    ("metamer", "iteration:17"),  # between checkpoints
-    ("metamer", "iteration:21"),  # just after a checkpoint
-    ("metamer", "checkpoint-segment:2"),  # half-way through a history segment
-    ("metamer", "checkpoint-state:3"),  # half-way through a state file
-    ("metamer", "store:1"),  # while writing the final store
-    ("metamer", "rename:1"),  # store complete, not yet under its name
-    ("metamer", "continuation:1"),  # store in place, checkpoint being retired
-    ("ctf", "iteration:13"),  # coarse to fine, inside a scale
-    ("ctf", "checkpoint-state:2"),
-    ("mad", "iteration:9"),
-    ("mad", "checkpoint-segment:1"),
-    ("geodesic", "iteration:7"),
-    ("eigendistortion", "iteration:13"),  # power method, top phase
-    ("eigendistortion", "iteration:37"),  # bottom phase, after the top converged
+    ("metamer", "iteration:3", []),  # before the first checkpoint: starts over
+    ("metamer", "iteration:17", [15]),  # between checkpoints
+    ("metamer", "iteration:21", [20]),  # just after a checkpoint
+    ("metamer", "checkpoint-segment:2", [5]),  # half-way through a history segment
+    ("metamer", "checkpoint-state:3", [10]),  # half-way through a state file
+    ("metamer", "store:1", [30]),  # while writing the final store
+    ("metamer", "rename:1", [30]),  # store complete, not yet under its name
+    ("metamer", "continuation:1", [30]),  # store in place, checkpoint being retired
+    ("ctf", "iteration:13", [10]),  # coarse to fine, inside a scale
+    ("ctf", "checkpoint-state:2", [5]),
+    ("mad", "iteration:9", [5]),
+    ("mad", "checkpoint-segment:1", []),  # no whole checkpoint yet: starts over
+    ("geodesic", "iteration:7", [5]),
+    ("eigendistortion", "iteration:13", [10]),  # power method, top phase
+    ("eigendistortion", "iteration:37", [35]),  # bottom phase, after the top converged
 ]
 
 
-@pytest.mark.parametrize(("method", "kill_at"), KILLS)
+@pytest.mark.parametrize(("method", "kill_at", "resumed_at"), KILLS)
 def test_killed_synthesis_resumes_bit_identical(
-    inputs, references, tmp_path, method, kill_at
+    inputs, references, tmp_path, method, kill_at, resumed_at
 ):
     out = tmp_path / f"{method}.zarr"
     args = synthesis_args(inputs, method, out)
     killed = pipeline(*args, kill_at=kill_at, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    resume = out.with_name(f".{out.name}.resume")
-    if kill_at in ("iteration:17", "iteration:21"):  # resumes, not starts over
-        state = torch.load(resume / "state.pt", weights_only=True)
-        assert state["n_iterations"] == (15 if kill_at == "iteration:17" else 20)
+    state = out.with_name(f".{out.name}.resume") / "state.pt"
+    if resumed_at:  # what the next run resumes from is the last whole checkpoint
+        checkpoint = torch.load(state, weights_only=True)
+        assert [checkpoint["n_iterations"]] == resumed_at
     again = ["--overwrite"] if kill_at.startswith("continuation") else []
-    pipeline(*args, *again)
-    assert_same_store(out, references[method])
+    rerun = pipeline(*args, *again)
+    assert_resumed(rerun.stderr, out, resumed_at)
+    assert_same_store(out, references[method], resumed_at)
     assert_checkpoint_retired(out)
 
 
@@ -159,13 +182,16 @@ def test_extending_a_finished_synthesis_equals_running_it_at_once(inputs, tmp_pa
     def run(out, max_iter, *extra):
         args = synthesis_args(inputs, "metamer", out)
         args[args.index("--max-iter") + 1] = str(max_iter)
-        pipeline(*args, *extra)
+        return pipeline(*args, *extra)
 
     run(tmp_path / "once.zarr", 150)
     run(tmp_path / "grown.zarr", 100)
     # a later run with a larger max_iter continues from iteration 100
-    run(tmp_path / "grown.zarr", 150, "--overwrite", "--checkpoint-every", "1000")
-    assert_same_store(tmp_path / "grown.zarr", tmp_path / "once.zarr")
+    grown = run(
+        tmp_path / "grown.zarr", 150, "--overwrite", "--checkpoint-every", "1000"
+    )
+    assert_resumed(grown.stderr, tmp_path / "grown.zarr", [100])
+    assert_same_store(tmp_path / "grown.zarr", tmp_path / "once.zarr", [100])
     grown = xr.open_zarr(tmp_path / "grown.zarr")
     assert grown.sizes["iteration"] == 151
     assert_checkpoint_retired(tmp_path / "grown.zarr")
@@ -179,7 +205,8 @@ def test_other_settings_do_not_resume_and_restart_discards(
     pipeline(*args, kill_at="iteration:12", check=False)
     resume = out.with_name(f".{out.name}.resume")
     assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 10
-    pipeline(*args, "--lr", "0.02")  # another learning rate: from scratch
+    other = pipeline(*args, "--lr", "0.02")  # another learning rate: from scratch
+    assert resume_lines(other.stderr) == []
     fresh = tmp_path / "fresh.zarr"
     pipeline(*synthesis_args(inputs, "metamer", fresh), "--lr", "0.02")
     assert_same_store(out, fresh)
@@ -261,7 +288,9 @@ def test_snakemake_job_killed_resumes_on_the_next_run(tmp_path):
     assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 25
     second = snakemake(killed)
     assert second.returncode == 0, second.stderr
-    assert_same_store(killed / store, straight / store)
+    log = (killed / "results/logs/metamer/camera/gauss.log").read_text()
+    assert_resumed(log, store, [25])  # in the job's log
+    assert_same_store(killed / store, straight / store, [25])
     assert_checkpoint_retired(killed / store)
 
 
@@ -314,9 +343,12 @@ def test_killed_batch_resumes_bit_identical(inputs, tmp_path):
     assert killed.returncode == -signal.SIGKILL
     resume = tmp_path / "killed" / ".camera.zarr.resume"  # beside the first store
     assert torch.load(resume / "state.pt", weights_only=True)["n_iterations"] == 15
-    run(tmp_path / "killed")
+    again = run(tmp_path / "killed")
+    assert_resumed(again.stderr, tmp_path / "killed" / "camera.zarr", [15])
     for name in ("camera", "shifted"):
         assert_same_store(
-            tmp_path / "killed" / f"{name}.zarr", tmp_path / "straight" / f"{name}.zarr"
+            tmp_path / "killed" / f"{name}.zarr",
+            tmp_path / "straight" / f"{name}.zarr",
+            [15],
         )
     assert not resume.exists()  # retired

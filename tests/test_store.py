@@ -7,10 +7,13 @@ import pytest
 import torch
 import xarray as xr
 import zarr
+from click.testing import CliRunner
 
 import pipeline as po
+from pipeline.cli import main
 from pipeline.store import HistoryWriter, StoreError, atomic_output, open_store
-from pipeline.store.schema import SCHEMA_VERSION, consolidate, write_attrs
+from pipeline.store.layout import LAYOUTS, SYNTHESIS_KINDS
+from pipeline.store.schema import consolidate, write_attrs
 
 
 def test_history_writer_matches_in_memory_history(tmp_path, image, blur):
@@ -23,20 +26,12 @@ def test_history_writer_matches_in_memory_history(tmp_path, image, blur):
         7, store_progress=3, on_iteration=writer, keep_history=False, progress=False
     )
     n = writer.finalize(streamed.current_values, streamed.metamer)
-    write_attrs(
-        path,
-        {
-            "pipeline_store": "metamer",
-            "schema_version": SCHEMA_VERSION,
-            "complete": True,
-        },
-    )
     consolidate(path)
     po.set_seed(0)
     memory = po.Metamer(image, blur)
     memory.synthesize(7, store_progress=3, progress=False)
 
-    ds = open_store(path, "metamer")
+    ds = xr.open_zarr(path)
     assert n == 7
     assert list(ds["iteration"].values) == list(range(8))
     np.testing.assert_array_equal(ds["loss"].values, memory.losses.numpy())
@@ -119,3 +114,101 @@ def test_image_store_round_trip(tmp_path):
         "y",
         "x",
     )
+
+
+def _cli(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def every_kind(tmp_path_factory):
+    """One tiny store of every kind (and of every variant of a kind), as written."""
+    d = tmp_path_factory.mktemp("kinds")
+    _cli("prepare-images", "camera", d / "image.zarr", "--size", 16)
+    _cli("prepare-images", "camera", d / "shifted.zarr", "--size", 16, "--shift", 0, 2)
+    _cli("prepare-images", "brick", d / "brick.zarr", "--size", 32)
+    _cli("build-model", "Gaussian", d / "g.model", "--param", "kernel_size=5")
+    _cli(
+        "build-model", "PortillaSimoncelli", d / "ps.model",
+        "--param", "image_shape=[32,32]", "--param", "n_scales=2",
+        "--param", "n_orientations=2", "--param", "spatial_corr_width=3",
+    )  # fmt: skip
+    run = ["--max-iter", 2, "--device", "cpu", "--quiet"]
+    image, model = d / "image.zarr", d / "g.model"
+    _cli("synthesize", "metamer", image, model, d / "metamer.zarr", *run)
+    _cli(
+        "synthesize", "metamer", d / "brick.zarr", d / "ps.model", d / "ctf.zarr",
+        *run, "--coarse-to-fine", "together", "--ctf-iters-to-check", 1,
+        "--loss", "portilla_simoncelli", "--initial-noise", 0.2,
+    )  # fmt: skip
+    _cli(
+        "synthesize", "metamer-batch", model, "--run", image, d / "batch.zarr",
+        "--run", d / "shifted.zarr", d / "batch2.zarr", *run,
+    )  # fmt: skip
+    _cli(
+        "synthesize", "mad", image, d / "mad.zarr", "--optimized-metric", "mse",
+        "--reference-metric", "ssim", "--minmax", "max", *run,
+    )  # fmt: skip
+    for method in ("power", "exact"):
+        out = d / f"eigendistortion_{method}.zarr"
+        _cli(
+            "synthesize", "eigendistortion", image, model, out, "--method", method, *run
+        )
+    _cli(
+        "synthesize", "geodesic", image, d / "shifted.zarr", model,
+        d / "geodesic.zarr", "--n-steps", 2, *run,
+    )  # fmt: skip
+    return d
+
+
+def test_every_store_written_matches_its_declared_layout(every_kind):
+    # this writes one store of every kind: each method's stage runs once (~3 s)
+    seen = set()
+    for path in sorted(every_kind.glob("*.zarr")):
+        group = zarr.open_group(str(path), mode="r")
+        kind = group.attrs["pipeline_store"]
+        layout = LAYOUTS[kind]
+        variables = {name: a.metadata.dimension_names for name, a in group.arrays()}
+        assert layout.problems(variables, group.attrs) == [], path.name
+        open_store(path, kind)  # and readers accept it
+        seen.add(kind)
+        if kind in SYNTHESIS_KINDS:
+            assert group.attrs["resumed_at"] == []  # uninterrupted
+    assert seen == set(LAYOUTS)
+    ctf = zarr.open_group(str(every_kind / "ctf.zarr"), mode="r")
+    assert {"scale", "scale_loss"} <= set(ctf.array_keys())  # its optional ones
+
+
+def test_every_declared_variable_is_written_somewhere(every_kind):
+    written = {}
+    for path in every_kind.glob("*.zarr"):
+        group = zarr.open_group(str(path), mode="r")
+        kind = group.attrs["pipeline_store"]
+        written.setdefault(kind, set()).update(group.array_keys(), group.attrs)
+    for kind, layout in LAYOUTS.items():
+        declared = {*layout.variables, *layout.optional_variables, *layout.attributes}
+        optional = {"representation_error_by_group", "scales"}  # PS models, ctf
+        assert declared - written[kind] == set(), kind
+        assert set(layout.optional_attributes) <= written[kind] | optional
+
+
+def test_readers_use_declared_names():
+    from pipeline.plot import _history
+
+    mad = LAYOUTS["mad"]
+    assert set(_history._SERIES) <= set(mad.variables)
+    labelled = {*LAYOUTS["metamer"].attributes, *mad.attributes}
+    assert set(_history._LABELS) <= labelled
+
+
+def test_open_store_refuses_a_store_that_breaks_its_layout(every_kind, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(every_kind / "metamer.zarr", broken)
+    shutil.rmtree(broken / "initial_image")
+    consolidate(broken)
+    with pytest.raises(StoreError, match="no variable initial_image"):
+        open_store(broken, "metamer")

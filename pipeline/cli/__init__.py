@@ -7,6 +7,8 @@ Commands are thin: parse and validate options, call a stage from
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from .aggregate import aggregate
@@ -26,6 +28,22 @@ def main() -> None:
     Stages read and write zarr stores that open with ``xarray.open_zarr``; the
     Snakefile chains them.
     """
+    _log_to_stderr()
+
+
+class _EchoHandler(logging.Handler):
+    """Write log records as lines on the current stderr (click's, when testing)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _log_to_stderr() -> None:
+    """Show what the stages log (e.g. where a synthesis resumed) on stderr."""
+    logger = logging.getLogger("pipeline")
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    logger.setLevel(logging.INFO)
 
 
 for command in (prepare_images, build_model, synthesize, aggregate, render):

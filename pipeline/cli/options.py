@@ -11,29 +11,13 @@ import click
 
 __all__ = [
     "OPTIONAL_FLOAT",
-    "device_option",
     "overwrite_option",
     "parse_params",
-    "seed_option",
     "stage_command",
 ]
 
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace the output if it already exists."
-)
-seed_option = click.option(
-    "--seed",
-    type=click.IntRange(min=0, max=2**32 - 1),
-    default=0,
-    show_default=True,
-    help="Seed of the random generators.",
-)
-device_option = click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda", "auto"]),
-    default="auto",
-    show_default=True,
-    help="Where to compute: auto uses a CUDA GPU when there is one.",
 )
 
 

@@ -1,4 +1,8 @@
-"""``pipeline synthesize <method>``: one subcommand per synthesis method."""
+"""``pipeline synthesize <method>``: one subcommand per synthesis method.
+
+Every setting's option is made from its declaration in
+:mod:`pipeline.stages.settings`; a command only adds its inputs and outputs.
+"""
 
 from __future__ import annotations
 
@@ -8,106 +12,99 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .options import (
-    OPTIONAL_FLOAT,
-    device_option,
-    overwrite_option,
-    parse_params,
-    seed_option,
-    stage_command,
+from ..stages.settings import (
+    Declared,
+    EigendistortionSettings,
+    GeodesicSettings,
+    MADSettings,
+    MetamerSettings,
+    declarations,
 )
+from .options import OPTIONAL_FLOAT, overwrite_option, parse_params, stage_command
 
 if TYPE_CHECKING:
     from ..stages._checkpoint import CheckpointPolicy
+    from ..stages.settings import Settings
 
 __all__ = ["synthesize"]
 
+# a batch shares one synthesis: plain metamers only (see MetamerSettings.check_batchable)
+BATCH_EXCLUDED = (
+    "loss_weights",
+    "coarse_to_fine",
+    "change_scale_criterion",
+    "ctf_iters_to_check",
+)
 
-def optimization_options(function: Callable) -> Callable:
-    """Add the options every optimized synthesis shares (one meaning each).
+
+def settings_options(
+    cls: type[Settings], exclude: tuple[str, ...] = ()
+) -> Callable[[Callable], Callable]:
+    """Return a decorator adding one option per setting of ``cls``, in field order.
+
+    Each option's type, default, range, choices and help come from the setting's
+    declaration (:mod:`pipeline.stages.settings`), so the command line cannot
+    disagree with it.
 
     Parameters
     ----------
-    function
-        The command.
+    cls
+        A settings class.
+    exclude
+        Settings this command does not offer (they keep their defaults).
 
     Returns
     -------
-    command
-        The command with the options.
+    decorator
+        Adds the options.
 
     """
-    options = [
-        click.option(
-            "--max-iter",
-            type=click.IntRange(min=1),
-            required=True,
-            help="Maximum number of iterations.",
-        ),
-        click.option(
-            "--store-progress",
-            type=click.IntRange(min=0),
-            default=10,
-            show_default=True,
-            help="Store the synthesized image every N iterations (0: only the "
-            "final one).",
-        ),
-        seed_option,
-        device_option,
-        click.option(
-            "--lr", type=float, default=0.01, show_default=True, help="Learning rate."
-        ),
-        click.option(
-            "--optimizer",
-            type=click.Choice(["adam", "sgd", "lbfgs"]),
-            default="adam",
-            show_default=True,
-            help="Optimizer (adam uses amsgrad; lbfgs, with --lr 1, suits texture "
-            "statistics).",
-        ),
-        click.option(
-            "--penalty-lambda",
-            type=float,
-            default=0.1,
-            show_default=True,
-            help="Weight of the pixel-range penalty.",
-        ),
-        click.option(
-            "--stop-criterion",
-            type=float,
-            default=0.0,
-            show_default=True,
-            help="Stop when the loss changes less than this over "
-            "--stop-iters-to-check.",
-        ),
-        click.option(
-            "--stop-iters-to-check",
-            type=click.IntRange(min=1),
-            default=50,
-            show_default=True,
-            help="Window of the stopping rule, in iterations.",
-        ),
-        click.option(
-            "--dtype",
-            type=click.Choice(["float32", "float64"]),
-            default="float32",
-            show_default=True,
-            help="Floating point precision.",
-        ),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-        overwrite_option,
-        *checkpoint_options,
-    ]
-    return with_options(options)(function)
+    return with_options(
+        [
+            _option(declared)
+            for declared in declarations(cls)
+            if declared.name not in exclude
+        ]
+    )
 
 
-metamer_start_option = click.option(
-    "--initial-noise",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Start from each image's mean plus uniform noise of this width "
-    "(default: uniform noise in [0, 1]).",
-)
+def _none_word(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    return None if value == "none" else value
+
+
+def _option(declared: Declared) -> Callable:
+    """Make the click option of one declared setting."""
+    spec = declared.setting
+    flag = "--" + declared.name.replace("_", "-")
+    kwargs: dict[str, object] = {"help": spec.help, "show_default": True}
+    if declared.required:
+        kwargs["required"] = True
+    else:
+        kwargs["default"] = declared.default
+    if spec.choices is not None:
+        words = [*spec.choices, *(["none"] if declared.nullable else [])]
+        kwargs["type"] = click.Choice(words)
+        if declared.nullable:
+            kwargs.update(callback=_none_word, default=declared.default or "none")
+    elif declared.kind is dict:
+        kwargs.update(
+            multiple=True, callback=parse_params, metavar=spec.metavar, default=()
+        )
+    elif declared.nullable:
+        kwargs["type"] = OPTIONAL_FLOAT
+        kwargs["default"] = "none" if declared.default is None else declared.default
+    else:
+        bounds = {
+            "min": spec.minimum
+            if spec.exclusive_minimum is None
+            else spec.exclusive_minimum,
+            "min_open": spec.exclusive_minimum is not None,
+            "max": spec.maximum,
+        }
+        number = click.IntRange if declared.kind is int else click.FloatRange
+        kwargs["type"] = number(**bounds)
+    return click.option(flag, **kwargs)
+
 
 checkpoint_options = [
     click.option(
@@ -182,6 +179,75 @@ def checkpoint_policy(options: dict[str, object]) -> CheckpointPolicy:
     )
 
 
+def synthesis_options(
+    cls: type[Settings], exclude: tuple[str, ...] = ()
+) -> Callable[[Callable], Callable]:
+    """Return a decorator adding the settings of ``cls`` and the run options.
+
+    Parameters
+    ----------
+    cls
+        The settings class of the command's stage.
+    exclude
+        Settings this command does not offer.
+
+    Returns
+    -------
+    decorator
+        Adds the setting options, ``--quiet``, ``--overwrite`` and the checkpoint
+        options.
+
+    """
+    return with_options(
+        [
+            settings_options(cls, exclude),
+            click.option("--quiet", is_flag=True, help="No progress bar."),
+            overwrite_option,
+            *checkpoint_options,
+        ]
+    )
+
+
+def run_stage(
+    stage: Callable[..., object],
+    cls: type[Settings],
+    *inputs: object,
+    quiet: bool,
+    overwrite: bool,
+    **settings: object,
+) -> object:
+    """Build the settings from the options and run a synthesis stage.
+
+    Parameters
+    ----------
+    stage
+        The stage function (inputs, outputs, settings, overwrite, progress,
+        checkpoints).
+    cls
+        Its settings class.
+    *inputs
+        Its positional inputs and outputs.
+    quiet, overwrite
+        The run options.
+    **settings
+        The remaining options: the checkpoint options and the settings.
+
+    Returns
+    -------
+    result
+        What the stage returns.
+
+    """
+    checkpoints = checkpoint_policy(settings)
+    return stage(
+        *inputs,
+        cls(**settings),
+        overwrite=overwrite,
+        progress=not quiet,
+        checkpoints=checkpoints,
+    )
+
+
 @click.group()
 def synthesize() -> None:
     """Run a synthesis method and stream its history into a zarr store."""
@@ -191,68 +257,14 @@ def synthesize() -> None:
 @click.argument("image_store", type=click.Path(path_type=Path))
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))
-@optimization_options
-@click.option(
-    "--loss",
-    type=click.Choice(["mse", "l2_norm", "relative_sse", "portilla_simoncelli"]),
-    default="mse",
-    show_default=True,
-    help="Distance between representations (portilla_simoncelli: L2 norm with "
-    "per-statistic-group weights, for PortillaSimoncelli models).",
-)
-@click.option(
-    "--loss-weights",
-    multiple=True,
-    metavar="GROUP=WEIGHT",
-    callback=parse_params,
-    help="Weight of one statistic group in the portilla_simoncelli loss (repeat).",
-)
-@metamer_start_option
-@click.option(
-    "--coarse-to-fine",
-    type=click.Choice(["together", "separate", "none"]),
-    default="none",
-    show_default=True,
-    callback=lambda ctx, param, value: None if value == "none" else value,
-    help="Coarse-to-fine synthesis (needs a multiscale model such as "
-    "PortillaSimoncelli).",
-)
-@click.option(
-    "--change-scale-criterion",
-    type=OPTIONAL_FLOAT,
-    default="0.01",
-    show_default=True,
-    help="Coarse-to-fine: next scale once the scale loss changes less than this "
-    "over --ctf-iters-to-check ('none': always after that many).",
-)
-@click.option(
-    "--ctf-iters-to-check",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Coarse-to-fine: window of the scale-change rule, in iterations.",
-)
+@synthesis_options(MetamerSettings)
 @stage_command
-def metamer(
-    image_store: Path,
-    model: Path,
-    out_store: Path,
-    quiet: bool,
-    overwrite: bool,
-    **settings: object,
-) -> None:
+def metamer(image_store: Path, model: Path, out_store: Path, **options: object) -> None:
     """Synthesize a metamer of IMAGE_STORE under MODEL into OUT_STORE."""
-    from ..stages.metamer import MetamerSettings, synthesize_metamer
+    from ..stages.metamer import synthesize_metamer
 
-    checkpoints = checkpoint_policy(settings)
-    synthesize_metamer(
-        image_store,
-        model,
-        out_store,
-        MetamerSettings(**settings),
-        overwrite=overwrite,
-        progress=not quiet,
-        checkpoints=checkpoints,
+    run_stage(
+        synthesize_metamer, MetamerSettings, image_store, model, out_store, **options
     )
     click.echo(f"wrote {out_store}")
 
@@ -269,38 +281,24 @@ def metamer(
     metavar="IMAGE_STORE OUT_STORE",
     help="One metamer: its image store and the store to create (repeat).",
 )
-@optimization_options
-@click.option(
-    "--loss",
-    type=click.Choice(["mse", "l2_norm", "relative_sse"]),
-    default="mse",
-    show_default=True,
-    help="Distance between representations.",
-)
-@metamer_start_option
+@synthesis_options(MetamerSettings, exclude=BATCH_EXCLUDED)
 @stage_command
 def metamer_batch(
-    model: Path,
-    runs: tuple[tuple[Path, Path], ...],
-    quiet: bool,
-    overwrite: bool,
-    **settings: object,
+    model: Path, runs: tuple[tuple[Path, Path], ...], **options: object
 ) -> None:
     """Synthesize metamers of several images under MODEL as one batch.
 
     Each --run writes the store one `synthesize metamer` would (to float precision).
     """
-    from ..stages.metamer import MetamerSettings, synthesize_metamer_batch
+    from ..stages.metamer import synthesize_metamer_batch
 
-    checkpoints = checkpoint_policy(settings)
-    outs = synthesize_metamer_batch(
+    outs = run_stage(
+        synthesize_metamer_batch,
+        MetamerSettings,
         [image for image, _ in runs],
         model,
         [out for _, out in runs],
-        MetamerSettings(**settings),
-        overwrite=overwrite,
-        progress=not quiet,
-        checkpoints=checkpoints,
+        **options,
     )
     click.echo(f"wrote {len(outs)} stores")
 
@@ -317,50 +315,26 @@ def metamer_batch(
 @click.option(
     "--reference-metric", required=True, help="Metric held constant (same choices)."
 )
-@click.option(
-    "--minmax",
-    type=click.Choice(["min", "max"]),
-    required=True,
-    help="Minimize or maximize the optimized metric.",
-)
-@click.option(
-    "--initial-noise",
-    type=click.FloatRange(min=0),
-    default=0.1,
-    show_default=True,
-    help="Std of the Gaussian noise added to the image to start from.",
-)
-@click.option(
-    "--metric-tradeoff-lambda",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Weight of the reference-metric term (default: chosen "
-    "so both terms start at the same magnitude).",
-)
-@optimization_options
+@synthesis_options(MADSettings)
 @stage_command
 def mad(
     image_store: Path,
     out_store: Path,
     optimized_metric: str,
     reference_metric: str,
-    quiet: bool,
-    overwrite: bool,
-    **settings: object,
+    **options: object,
 ) -> None:
     """Synthesize one MAD competition image of IMAGE_STORE into OUT_STORE."""
-    from ..stages.mad import MADSettings, synthesize_mad
+    from ..stages.mad import synthesize_mad
 
-    checkpoints = checkpoint_policy(settings)
-    synthesize_mad(
+    run_stage(
+        synthesize_mad,
+        MADSettings,
         image_store,
         out_store,
         optimized_metric,
         reference_metric,
-        MADSettings(**settings),
-        overwrite=overwrite,
-        progress=not quiet,
-        checkpoints=checkpoints,
+        **options,
     )
     click.echo(f"wrote {out_store}")
 
@@ -369,84 +343,21 @@ def mad(
 @click.argument("image_store", type=click.Path(path_type=Path))
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))
-@click.option(
-    "--method",
-    type=click.Choice(["exact", "power", "randomized_svd"]),
-    default="power",
-    show_default=True,
-    help="Eigensolver.",
-)
-@click.option(
-    "--k",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Eigendistortions per end (power) or in all (randomized_svd).",
-)
-@click.option(
-    "--max-iter",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Maximum power iterations per end.",
-)
-@click.option(
-    "--p",
-    type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Oversampling of randomized SVD.",
-)
-@click.option(
-    "--q",
-    type=click.IntRange(min=0),
-    default=2,
-    show_default=True,
-    help="Power iterations of randomized SVD.",
-)
-@click.option(
-    "--stop-criterion",
-    type=float,
-    default=1e-7,
-    show_default=True,
-    help="Stop the power method when the eigenvalue estimates change less.",
-)
-@seed_option
-@device_option
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float64"]),
-    default="float32",
-    show_default=True,
-    help="Floating point precision.",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@overwrite_option
-@with_options(checkpoint_options)
+@synthesis_options(EigendistortionSettings)
 @stage_command
 def eigendistortion(
-    image_store: Path,
-    model: Path,
-    out_store: Path,
-    quiet: bool,
-    overwrite: bool,
-    **settings: object,
+    image_store: Path, model: Path, out_store: Path, **options: object
 ) -> None:
     """Compute eigendistortions of IMAGE_STORE under MODEL into OUT_STORE."""
-    from ..stages.eigendistortion import (
-        EigendistortionSettings,
-        synthesize_eigendistortion,
-    )
+    from ..stages.eigendistortion import synthesize_eigendistortion
 
-    checkpoints = checkpoint_policy(settings)
-    synthesize_eigendistortion(
+    run_stage(
+        synthesize_eigendistortion,
+        EigendistortionSettings,
         image_store,
         model,
         out_store,
-        EigendistortionSettings(**settings),
-        overwrite=overwrite,
-        progress=not quiet,
-        checkpoints=checkpoints,
+        **options,
     )
     click.echo(f"wrote {out_store}")
 
@@ -456,43 +367,21 @@ def eigendistortion(
 @click.argument("image_b", type=click.Path(path_type=Path))
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("out_store", type=click.Path(path_type=Path))
-@click.option(
-    "--n-steps",
-    type=click.IntRange(min=2),
-    default=10,
-    show_default=True,
-    help="Transitions between the two anchor images.",
-)
-@click.option(
-    "--initial-sequence",
-    type=click.Choice(["straight", "bridge"]),
-    default="straight",
-    show_default=True,
-    help="Start from the pixel fade or a Brownian bridge.",
-)
-@optimization_options
+@synthesis_options(GeodesicSettings)
 @stage_command
 def geodesic(
-    image_a: Path,
-    image_b: Path,
-    model: Path,
-    out_store: Path,
-    quiet: bool,
-    overwrite: bool,
-    **settings: object,
+    image_a: Path, image_b: Path, model: Path, out_store: Path, **options: object
 ) -> None:
     """Synthesize a geodesic from IMAGE_A to IMAGE_B under MODEL into OUT_STORE."""
-    from ..stages.geodesic import GeodesicSettings, synthesize_geodesic
+    from ..stages.geodesic import synthesize_geodesic
 
-    checkpoints = checkpoint_policy(settings)
-    synthesize_geodesic(
+    run_stage(
+        synthesize_geodesic,
+        GeodesicSettings,
         image_a,
         image_b,
         model,
         out_store,
-        GeodesicSettings(**settings),
-        overwrite=overwrite,
-        progress=not quiet,
-        checkpoints=checkpoints,
+        **options,
     )
     click.echo(f"wrote {out_store}")

@@ -17,15 +17,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..store.layout import IMAGE_DIMS, LAYOUTS
+
 __all__ = ["SynthesisHistory", "as_history"]
 
-# dimension order of the stored image variables
-_IMAGE_DIMS = ("batch", "channel", "y", "x")
-# store kind / method -> name of its synthesized image (``saved_<name>`` too)
-SYNTHESIZED_NAMES = {"metamer": "metamer", "mad": "mad_image"}
+# store kind / method -> name of its synthesized image (``saved_<name>`` too), for
+# the kinds whose images are (batch, channel, y, x)
+SYNTHESIZED_NAMES = {kind: LAYOUTS[kind].synthesized for kind in ("metamer", "mad")}
 _DISPLAY_NAMES = {"metamer": "Metamer", "mad": "MAD image"}
-# per-iteration values plotted by name, beyond the common ones
+# per-iteration values plotted by name, beyond the common ones (store variables)
 _SERIES = ("optimized_metric_loss", "reference_metric_loss")
+# store attributes shown in titles
 _LABELS = ("optimized_metric", "reference_metric", "minmax", "image_name", "model_name")
 
 
@@ -444,7 +446,7 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
     losses = values("loss").reshape(-1)
     n_values = len(losses)
     saved_images = np.asarray(
-        ds[f"saved_{name}"].transpose("saved_iteration", *_IMAGE_DIMS).values
+        ds[f"saved_{name}"].transpose("saved_iteration", *IMAGE_DIMS).values
     )
     if "saved_iteration" in ds.coords:
         saved_iterations = values("saved_iteration").astype(np.int64)
@@ -485,8 +487,8 @@ def _from_dataset(ds: xr.Dataset) -> SynthesisHistory:
         pixel_change_norm=optional("pixel_change_norm", np.nan),
         saved_images=saved_images,
         saved_iterations=saved_iterations,
-        target_image=np.asarray(ds["image"].transpose(*_IMAGE_DIMS).values),
-        synthesized_image=np.asarray(ds[name].transpose(*_IMAGE_DIMS).values),
+        target_image=np.asarray(ds["image"].transpose(*IMAGE_DIMS).values),
+        synthesized_image=np.asarray(ds[name].transpose(*IMAGE_DIMS).values),
         representation_iterations=representation_iterations,
         model=None,
         representation_error_fn=error_fn,

@@ -5,7 +5,8 @@ synthesis resumes from lives beside its store, in a hidden directory
 ``.<store name>.resume`` that Snakemake does not own:
 
 - ``state.pt``: the latest checkpoint: the synthesis state (image, optimizer and
-  scheduler state...), the random generators, and which history files it builds on.
+  scheduler state...), the random generators, which history files it builds on,
+  and the iterations at which the synthesis resumed so far.
   It is replaced atomically, so it is always whole.
 - ``segment-<first iteration>.pt``: the iteration records since the checkpoint
   before.
@@ -26,6 +27,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import time
@@ -52,10 +54,12 @@ __all__ = [
     "run_identity",
 ]
 
-CHECKPOINT_FORMAT = "pipeline.checkpoint/1"
+CHECKPOINT_FORMAT = "pipeline.checkpoint/2"
 STATE_FILE = "state.pt"
 # held (flock) by the process running the synthesis: two runs never share checkpoints
 LOCK_FILE = "lock"
+
+logger = logging.getLogger(__name__)
 
 
 class Resumable(Protocol):
@@ -257,8 +261,12 @@ def _link_tree(source: Path, destination: Path) -> None:
 class Checkpoint:
     """The checkpoints of one synthesis store: find, write, replay and retire them.
 
-    Use it as a context manager: from :meth:`load` on it holds the store's lock, and
-    leaving the ``with`` block releases it.
+    Use it as a context manager: from :meth:`restore` on it holds the store's lock,
+    and leaving the ``with`` block releases it. A run restores the synthesis from
+    its checkpoint or begins it (:meth:`restore`, :meth:`begin`), records its
+    iterations (calling the checkpoint with each), writes the store from
+    :meth:`history`, then retires the checkpoint (:meth:`complete` or
+    :meth:`discard`).
 
     Parameters
     ----------
@@ -294,6 +302,8 @@ class Checkpoint:
         self._last_write = 0.0
         self._value_names: list[str] = []
         self._lock: IO[str] | None = None
+        #: iterations at which this synthesis continued from a checkpoint, in order
+        self.resumed_at: list[int] = []
 
     def __enter__(self) -> Checkpoint:
         return self
@@ -308,28 +318,38 @@ class Checkpoint:
             self._lock = None
 
     # -- finding ----------------------------------------------------------------------
-    def load(self) -> dict[str, Any] | None:
-        """Return the checkpoint of this synthesis, if there is one to resume from.
+    def restore(self, synthesis: Resumable) -> bool:
+        """Restore the freshly built ``synthesis`` from its checkpoint, if it has one.
 
-        A checkpoint of another identity (other settings, inputs or code) is
-        discarded, as is everything with ``restart``.
+        Takes this store's lock first (for as long as the ``with`` block lasts). A
+        checkpoint of another identity (other settings, inputs or code) is
+        discarded, as is everything with ``restart``. A restored synthesis says so
+        in one log line (the iteration and the checkpoint) and adds the iteration
+        to :attr:`resumed_at`; an optimized one then needs ``setup()`` with the
+        optimizer class only, as after
+        :meth:`~pipeline.synthesis.base.OptimizedSynthesis.load`.
+
+        Parameters
+        ----------
+        synthesis
+            The synthesis, built with the same inputs and settings, not set up.
 
         Returns
         -------
-        state
-            The latest checkpoint, or ``None``.
+        restored
+            Whether it continues from a checkpoint (else call :meth:`begin`).
 
         Raises
         ------
         PipelineError
-            If the checkpoint exists but cannot be read.
+            If another process holds the lock, or the checkpoint cannot be read.
 
         """
         self._acquire_lock()
         state_file = self.directory / STATE_FILE
         if self.policy.restart or not state_file.exists():
             self._clear()
-            return None
+            return False
         state = _load(state_file)
         if (
             not isinstance(state, dict)
@@ -337,10 +357,26 @@ class Checkpoint:
             or state.get("identity") != self.identity
         ):
             self._clear()
-            return None
+            return False
         self._remove_unreferenced(state)
         self.state = state
-        return state
+        self._synthesis = synthesis
+        with warnings.catch_warnings():  # the caller calls setup() right after
+            warnings.filterwarnings("ignore", message="call setup")
+            synthesis.load_state_dict(state["synthesis"], source=str(self.directory))
+        _set_rng_state(state["rng"])
+        self._initial = state["initial"]
+        self._elapsed_before = state["elapsed"]
+        self._value_names = list(state["value_names"])
+        self._started = self._last_write = time.monotonic()
+        self.resumed_at = [*state["resumed_at"], state["n_iterations"]]
+        logger.info(
+            "resuming %s at iteration %d from its checkpoint %s",
+            self._out,
+            state["n_iterations"],
+            state_file,
+        )
+        return True
 
     def discard(self) -> None:
         """Remove every checkpoint of this store (when nothing is left to resume)."""
@@ -392,31 +428,7 @@ class Checkpoint:
         self._started = self._last_write = time.monotonic()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.state = {"base": None, "segments": [], "finished": False}
-
-    def resume(self, synthesis: Resumable) -> None:
-        """Restore the freshly built ``synthesis`` from the checkpoint :meth:`load` found.
-
-        The caller then calls ``setup()`` with the optimizer class only, as after
-        :meth:`~pipeline.synthesis.base.OptimizedSynthesis.load`.
-
-        Parameters
-        ----------
-        synthesis
-            The synthesis, built with the same inputs and settings, not set up.
-
-        """
-        assert self.state is not None
-        self._synthesis = synthesis
-        with warnings.catch_warnings():  # the caller calls setup() right after
-            warnings.filterwarnings("ignore", message="call setup")
-            synthesis.load_state_dict(
-                self.state["synthesis"], source=str(self.directory)
-            )
-        _set_rng_state(self.state["rng"])
-        self._initial = self.state["initial"]
-        self._elapsed_before = self.state["elapsed"]
-        self._value_names = list(self.state["value_names"])
-        self._started = self._last_write = time.monotonic()
+        self.resumed_at = []
 
     def __call__(self, record: IterationRecord) -> None:
         """Keep one iteration's record; write a checkpoint when one is due.
@@ -507,6 +519,7 @@ class Checkpoint:
             "initial": self._initial.detach().cpu(),
             "synthesis": self._synthesis.state_dict(),
             "rng": _rng_state(),
+            "resumed_at": self.resumed_at,
         }
         _atomic_save(state, self.directory / STATE_FILE, "checkpoint-state")
         self.state = state

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..store.atomic import atomic_output
-from ..store.schema import SYNTHESIS_KINDS, StoreError, open_store
+from ..store.layout import LAYOUTS, SYNTHESIS_KINDS
+from ..store.schema import StoreError, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +41,7 @@ def _eigendistortion_row(store: str | Path, dataset: xr.Dataset) -> dict[str, An
         "image": attrs.get("image_name"),
         "model": attrs.get("model_name"),
         "model_class": attrs.get("model_class"),
-        "iterations": int(attrs.get("n_iterations", 0)),
+        "iterations": int(attrs["n_iterations"]),
         "top_eigenvalue": float(values[0]),
         "bottom_eigenvalue": float(values[-1]),
         "eigenvalue_ratio": float(values[0] / values[-1])
@@ -60,7 +61,8 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
     store
         Path of the store (recorded in the row).
     dataset
-        The opened store.
+        The opened store (see :func:`pipeline.store.open_store`: it holds what its
+        kind's layout declares).
 
     Returns
     -------
@@ -71,39 +73,41 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
 
     """
     attrs = dataset.attrs
-    if "eigenvalues" in dataset:
+    kind = attrs["pipeline_store"]
+    if kind == "eigendistortion":
         return _eigendistortion_row(store, dataset)
     losses = dataset["loss"].values
+    synthesized = dataset[LAYOUTS[kind].synthesized]
     row: dict[str, Any] = {
         "store": str(store),
-        "method": attrs.get("method", attrs.get("pipeline_store")),
+        "method": attrs["method"],
         "image": attrs.get("image_name"),
         "model": attrs.get("model_name"),
         "model_class": attrs.get("model_class"),
-        "iterations": int(attrs.get("n_iterations", len(losses) - 1)),
+        "iterations": int(attrs["n_iterations"]),
         "stop_reason": attrs.get("stop_reason"),
         "initial_loss": float(losses[0]),
         "final_loss": float(losses[-1]),
         "wall_time_s": float(attrs.get("wall_time_s", np.nan)),
         "device": attrs.get("device"),
     }
-    if "metamer" in dataset:
+    if kind == "metamer":
         target = dataset["target_representation"].values
         final = dataset["metamer_representation"].values
-        row["pixel_rmse"] = _rmse(dataset["metamer"].values, dataset["image"].values)
+        row["pixel_rmse"] = _rmse(synthesized.values, dataset["image"].values)
         row["representation_rmse"] = _rmse(final, target)
         row["relative_representation_error"] = float(
             np.linalg.norm(final - target) / max(np.linalg.norm(target), 1e-12)
         )
         for group, error in attrs.get("representation_error_by_group", {}).items():
             row[f"error_{group}"] = np.nan if error is None else float(error)
-    if "sequence" in dataset:
+    if kind == "geodesic":
         row["path_length"] = float(attrs["path_length"])
         row["pixelfade_path_length"] = float(attrs["pixelfade_path_length"])
         row["path_length_ratio"] = row["path_length"] / max(
             row["pixelfade_path_length"], 1e-12
         )
-    if "mad_image" in dataset:
+    if kind == "mad":
         for role in ("optimized", "reference"):
             values = dataset[f"{role}_metric_loss"].values
             row[f"{role}_metric"] = attrs.get(f"{role}_metric")
@@ -111,7 +115,7 @@ def summary_row(store: str | Path, dataset: xr.Dataset) -> dict[str, Any]:
             row[f"{role}_metric_final"] = float(values[-1])
         row["minmax"] = attrs.get("minmax")
         row["metric_tradeoff_lambda"] = attrs.get("metric_tradeoff_lambda")
-        row["pixel_rmse"] = _rmse(dataset["mad_image"].values, dataset["image"].values)
+        row["pixel_rmse"] = _rmse(synthesized.values, dataset["image"].values)
     row.update(_parameter_columns(attrs))
     return row
 

@@ -3,51 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
+from ..store.atomic import refuse_existing
 from ..store.schema import read_image_store
-from ._checkpoint import CheckpointPolicy
+from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import resolve_device
-from ._synthesis import OptimizationSettings, run_streamed, write_array
+from ._synthesis import run_synthesis, start, write_store
 from .models import load_model
+from .settings import GeodesicSettings
 
 if TYPE_CHECKING:
     import torch
-    import zarr
 
-__all__ = ["GeodesicSettings", "path_length", "synthesize_geodesic"]
-
-FRAME_DIMS = ["step", "channel", "y", "x"]
-
-
-@dataclass(frozen=True)
-class GeodesicSettings(OptimizationSettings):
-    """Settings of a geodesic: the shared ones plus the path's.
-
-    Attributes
-    ----------
-    n_steps
-        Number of transitions between the two anchors.
-    initial_sequence
-        ``"straight"`` (pixel fade) or ``"bridge"`` (Brownian bridge).
-
-    """
-
-    n_steps: int = 10
-    initial_sequence: str = "straight"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_steps < 2:
-            raise PipelineError(f"n_steps must be at least 2, got {self.n_steps}")
-        if self.initial_sequence not in ("straight", "bridge"):
-            raise PipelineError(
-                f"initial_sequence must be straight or bridge, got {self.initial_sequence!r}"
-            )
+__all__ = ["path_length", "synthesize_geodesic"]
 
 
 def path_length(model: torch.nn.Module, frames: torch.Tensor) -> float:
@@ -85,13 +57,10 @@ def synthesize_geodesic(
 ) -> Path:
     """Run geodesic synthesis, resumably, and write its whole history into a store.
 
-    Besides what every synthesis store holds (``geodesic``: the interior frames
-    over ``interior``, ``saved_geodesic``, the two anchors as ``image`` over
-    ``anchor``), the store has ``step_energy`` (``iteration``,
-    ``transition``), ``dev_from_line`` (``iteration``, ``frame``, ``component``:
-    along and from the line), the full ``sequence`` and the ``pixelfade`` over
-    ``step``, and the attributes ``path_length`` and ``pixelfade_path_length`` (in
-    representation space).
+    The store is laid out as ``LAYOUTS["geodesic"]`` of :mod:`pipeline.store.layout`
+    declares: the history (interior frames, step energies, deviation from the
+    line), the full sequence beside the pixel fade, and both paths' lengths in
+    representation space.
 
     Parameters
     ----------
@@ -119,6 +88,8 @@ def synthesize_geodesic(
     from ..synthesis.geodesic import Geodesic
     from ..tensors import set_seed
 
+    # settings: the inputs, and the synthesis they define
+    refuse_existing([out], overwrite)
     device = resolve_device(settings.device)
     anchors, names = [], []
     for store in (image_a, image_b):
@@ -143,41 +114,42 @@ def synthesize_geodesic(
         initial_sequence=settings.initial_sequence,
         penalty_lambda=settings.penalty_lambda,
     )
-
-    def finish(group: zarr.Group) -> dict[str, Any]:
+    code = code_fingerprint("pipeline.stages.geodesic:synthesize_geodesic")
+    inputs = [image_a, image_b, model_path]
+    identity = run_identity(geodesic, settings, device, inputs, code)
+    with Checkpoint(out, identity, checkpoints or CheckpointPolicy()) as checkpoint:
+        # resume state
+        start(geodesic, checkpoint, settings, device)
+        # synthesis loop
+        run_synthesis(geodesic, checkpoint, settings, progress)
+        # store
         sequence, pixelfade = geodesic.geodesic, geodesic.pixelfade
-        write_array(group, "sequence", sequence.cpu().numpy(), FRAME_DIMS)
-        write_array(group, "pixelfade", pixelfade.cpu().numpy(), FRAME_DIMS)
-        return {
+        arrays = {
+            "sequence": sequence.cpu().numpy(),
+            "pixelfade": pixelfade.cpu().numpy(),
+        }
+        attrs = {
+            "image_name": f"{names[0]}-{names[1]}",
+            "image_a": names[0],
+            "image_b": names[1],
+            "model_name": Path(model_path).stem,
+            "model_class": loaded.class_path,
+            "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
+            "model_fingerprint": loaded.fingerprint,
+            "dtype": settings.dtype,
             "path_length": path_length(model, sequence),
             "pixelfade_path_length": path_length(model, pixelfade),
         }
-
-    attrs = {
-        "image_name": f"{names[0]}-{names[1]}",
-        "image_a": names[0],
-        "image_b": names[1],
-        "model_name": Path(model_path).stem,
-        "model_class": loaded.class_path,
-        "model_kwargs": json.dumps(loaded.kwargs, sort_keys=True),
-        "model_fingerprint": loaded.fingerprint,
-        "dtype": settings.dtype,
-    }
-    dims = {"step_energy": ("transition",), "dev_from_line": ("frame", "component")}
-    return run_streamed(
-        geodesic,
-        out,
-        "geodesic",
-        settings,
-        device,
-        attrs,
-        setup=lambda: geodesic.setup(**settings.setup_arguments(device)),
-        inputs=[image_a, image_b, model_path],
-        code=code_fingerprint("pipeline.stages.geodesic:synthesize_geodesic"),
-        checkpoints=checkpoints,
-        finish=finish,
-        overwrite=overwrite,
-        progress=progress,
-        value_dims=dims,
-        image_dims=(["anchor", "channel", "y", "x"], ["interior", "channel", "y", "x"]),
-    )
+        write_store(
+            out,
+            "geodesic",
+            checkpoint,
+            settings,
+            device,
+            arrays,
+            attrs,
+            synthesis=geodesic,
+            overwrite=overwrite,
+        )
+        checkpoint.complete(out)
+    return Path(out)

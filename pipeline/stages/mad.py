@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
+from ..store.atomic import refuse_existing
 from ..store.schema import read_image_store
-from ._checkpoint import CheckpointPolicy
+from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import resolve_device
-from ._synthesis import OptimizationSettings, run_streamed
+from ._synthesis import run_synthesis, start, write_store
 from .models import load_model
+from .settings import MADSettings
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["METRICS", "MADSettings", "resolve_metric", "synthesize_mad"]
+__all__ = ["METRICS", "resolve_metric", "synthesize_mad"]
 
 # po.metric name -> how to make a distance (0 for identical images) from the module
 METRICS: dict[str, Callable] = {
@@ -28,38 +29,6 @@ METRICS: dict[str, Callable] = {
     "ms_ssim": lambda metric: lambda x, y: 1 - metric.ms_ssim(x, y),
     "nlpd": lambda metric: metric.nlpd,
 }
-
-
-@dataclass(frozen=True)
-class MADSettings(OptimizationSettings):
-    """Settings of one MAD synthesis: the shared ones plus MAD's own.
-
-    Attributes
-    ----------
-    minmax
-        ``"min"`` or ``"max"`` the optimized metric.
-    initial_noise
-        Standard deviation of the Gaussian noise added to the image to start from;
-        with the same seed, the four syntheses of a MAD set share this start.
-    metric_tradeoff_lambda
-        Weight of the reference-metric term; ``None`` picks it automatically.
-
-    """
-
-    minmax: str = "min"
-    initial_noise: float = 0.1
-    metric_tradeoff_lambda: float | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.minmax not in ("min", "max"):
-            raise PipelineError(f"minmax must be min or max, got {self.minmax!r}")
-        if self.initial_noise < 0:
-            raise PipelineError(f"initial_noise must be >= 0, got {self.initial_noise}")
-        if self.metric_tradeoff_lambda is not None and self.metric_tradeoff_lambda <= 0:
-            raise PipelineError(
-                f"metric_tradeoff_lambda must be positive, got {self.metric_tradeoff_lambda}"
-            )
 
 
 def resolve_metric(spec: str, device: str, dtype: torch.dtype) -> Callable:
@@ -112,10 +81,9 @@ def synthesize_mad(
 ) -> Path:
     """Run one MAD competition synthesis, resumably, and write its history to a store.
 
-    Besides what every synthesis store holds (``mad_image``, ``saved_mad_image``),
-    the store has ``optimized_metric_loss`` and ``reference_metric_loss`` over
-    ``iteration`` and the attributes ``optimized_metric``, ``reference_metric``,
-    ``minmax`` and the ``metric_tradeoff_lambda`` used (chosen or given).
+    The store is laid out as ``LAYOUTS["mad"]`` of :mod:`pipeline.store.layout`
+    declares: the history with both metrics over the iterations, and the
+    ``metric_tradeoff_lambda`` used (chosen or given).
 
     Parameters
     ----------
@@ -150,11 +118,13 @@ def synthesize_mad(
     from ..synthesis.mad_competition import MADCompetition
     from ..tensors import set_seed
 
+    # settings: the inputs, and the synthesis they define
     if optimized_metric == reference_metric:
         raise PipelineError(
             f"the optimized and the reference metric are both {optimized_metric!r}: "
             "MAD competition needs two different metrics"
         )
+    refuse_existing([out], overwrite)
     device = resolve_device(settings.device)
     image, image_attrs = read_image_store(image_store)
     image = image.to(device=device, dtype=settings.torch_dtype)
@@ -181,33 +151,38 @@ def synthesize_mad(
             metric_tradeoff_lambda=settings.metric_tradeoff_lambda,
             penalty_lambda=settings.penalty_lambda,
         )
-        attrs = {
-            "image_name": image_attrs.get("name", Path(image_store).stem),
-            "image_source": image_attrs.get("source", ""),
-            "optimized_metric": Path(optimized_metric).stem,
-            "reference_metric": Path(reference_metric).stem,
-            "minmax": settings.minmax,
-            "metric_tradeoff_lambda": mad.metric_tradeoff_lambda,
-            "dtype": settings.dtype,
-        }
-        return run_streamed(
-            mad,
-            out,
-            "mad",
-            settings,
-            device,
-            attrs,
-            setup=lambda: mad.setup(initial, **settings.setup_arguments(device)),
-            inputs=[
-                image_store,
-                *(
-                    Path(m)
-                    for m in (optimized_metric, reference_metric)
-                    if m.endswith(".model")
-                ),
-            ],
-            code=code_fingerprint("pipeline.stages.mad:synthesize_mad"),
-            checkpoints=checkpoints,
-            overwrite=overwrite,
-            progress=progress,
-        )
+        models = [
+            Path(m)
+            for m in (optimized_metric, reference_metric)
+            if m.endswith(".model")
+        ]
+        code = code_fingerprint("pipeline.stages.mad:synthesize_mad")
+        identity = run_identity(mad, settings, device, [image_store, *models], code)
+        with Checkpoint(out, identity, checkpoints or CheckpointPolicy()) as checkpoint:
+            # resume state
+            start(mad, checkpoint, settings, device, initial)
+            # synthesis loop
+            run_synthesis(mad, checkpoint, settings, progress)
+            # store
+            attrs = {
+                "image_name": image_attrs.get("name", Path(image_store).stem),
+                "image_source": image_attrs.get("source", ""),
+                "optimized_metric": Path(optimized_metric).stem,
+                "reference_metric": Path(reference_metric).stem,
+                "minmax": settings.minmax,
+                "metric_tradeoff_lambda": mad.metric_tradeoff_lambda,
+                "dtype": settings.dtype,
+            }
+            write_store(
+                out,
+                "mad",
+                checkpoint,
+                settings,
+                device,
+                {},
+                attrs,
+                synthesis=mad,
+                overwrite=overwrite,
+            )
+            checkpoint.complete(out)
+    return Path(out)

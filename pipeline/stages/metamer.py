@@ -3,137 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
-from ..store.atomic import OutputExistsError
+from ..store.atomic import refuse_existing
 from ..store.schema import read_image_store
 from ._checkpoint import Checkpoint, CheckpointPolicy, run_identity
 from ._runtime import resolve_device
-from ._synthesis import (
-    OptimizationSettings,
-    run_resumably,
-    run_streamed,
-    write_array,
-    write_store,
-)
+from ._synthesis import run_synthesis, start, write_store
 from .models import load_model
+from .settings import MetamerSettings
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
-    import zarr
 
     from ..synthesis.metamer import Metamer
 
-__all__ = [
-    "COARSE_TO_FINE",
-    "LOSSES",
-    "MetamerSettings",
-    "synthesize_metamer",
-    "synthesize_metamer_batch",
-]
-
-LOSSES = ("mse", "l2_norm", "relative_sse", "portilla_simoncelli")
-COARSE_TO_FINE = ("together", "separate")
-
-
-@dataclass(frozen=True)
-class MetamerSettings(OptimizationSettings):
-    """Settings of a metamer synthesis: the shared ones plus loss, start and scales.
-
-    Attributes
-    ----------
-    loss
-        Representation loss: ``"mse"``, ``"l2_norm"``, ``"relative_sse"`` or
-        ``"portilla_simoncelli"`` (L2 norm with per-statistic-group weights, for
-        :class:`pipeline.models.PortillaSimoncelli`).
-    loss_weights
-        Statistic group -> weight, for the ``portilla_simoncelli`` loss.
-    initial_noise
-        ``None``: start from uniform noise in [0, 1]. A number: start from the
-        target's mean plus uniform noise of that width (the usual start for
-        texture metamers).
-    coarse_to_fine
-        ``None`` for a plain metamer, else ``"together"`` or ``"separate"``
-        (:class:`pipeline.MetamerCTF`).
-    change_scale_criterion
-        Coarse-to-fine: move to the next scale once the scale loss changes less
-        than this over ``ctf_iters_to_check`` iterations (``None``: always after
-        ``ctf_iters_to_check``).
-    ctf_iters_to_check
-        Coarse-to-fine: window of the scale-change rule.
-
-    """
-
-    loss: str = "mse"
-    loss_weights: dict[str, float] = field(default_factory=dict)
-    initial_noise: float | None = None
-    coarse_to_fine: str | None = None
-    change_scale_criterion: float | None = 0.01
-    ctf_iters_to_check: int = 50
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        problems = [
-            (
-                self.loss in LOSSES,
-                f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}",
-            ),
-            (
-                not self.loss_weights or self.loss == "portilla_simoncelli",
-                "loss weights only apply to the portilla_simoncelli loss",
-            ),
-            (
-                all(
-                    isinstance(w, int | float) and not isinstance(w, bool)
-                    for w in self.loss_weights.values()
-                ),
-                f"loss weights must be numbers, got {self.loss_weights}",
-            ),
-            (
-                self.initial_noise is None or self.initial_noise >= 0,
-                f"initial_noise must be >= 0, got {self.initial_noise}",
-            ),
-            (
-                self.coarse_to_fine in (None, *COARSE_TO_FINE),
-                "coarse_to_fine must be together or separate, got "
-                f"{self.coarse_to_fine!r}",
-            ),
-            (
-                self.ctf_iters_to_check >= 1,
-                f"ctf_iters_to_check must be >= 1, got {self.ctf_iters_to_check}",
-            ),
-            (
-                self.coarse_to_fine is None
-                or self.change_scale_criterion is None
-                or self.stop_criterion < self.change_scale_criterion,
-                f"stop_criterion ({self.stop_criterion}) must be below "
-                f"change_scale_criterion ({self.change_scale_criterion})",
-            ),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise PipelineError(message)
-
-    def synthesize_options(self) -> dict[str, Any]:
-        """Coarse-to-fine arguments of ``synthesize`` (none for a plain metamer).
-
-        Returns
-        -------
-        options
-            ``change_scale_criterion`` and ``ctf_iters_to_check``, or nothing.
-
-        """
-        if self.coarse_to_fine is None:
-            return {}
-        return {
-            "change_scale_criterion": self.change_scale_criterion,
-            "ctf_iters_to_check": self.ctf_iters_to_check,
-        }
+__all__ = ["synthesize_metamer", "synthesize_metamer_batch"]
 
 
 def synthesize_metamer(
@@ -147,13 +37,9 @@ def synthesize_metamer(
 ) -> Path:
     """Run metamer synthesis, resumably, and write its whole history into a store.
 
-    Besides what every synthesis store holds, a metamer store has the flattened
-    ``target_representation`` and ``metamer_representation`` (final) over
-    (``batch``, ``representation``), and the ``representation_shape`` attribute.
-    A coarse-to-fine metamer adds ``scale_loss`` and ``scale`` (an index into the
-    ``scales`` attribute) over ``iteration``. For a model that groups its
-    statistics (``convert_to_dict``, as Portilla-Simoncelli), the
-    ``representation_error_by_group`` attribute holds each group's relative error.
+    The store is laid out as ``LAYOUTS["metamer"]`` of :mod:`pipeline.store.layout`
+    declares: the history, the target and final representations (flattened), and
+    for a coarse-to-fine metamer each iteration's scale and scale loss.
 
     Parameters
     ----------
@@ -186,6 +72,8 @@ def synthesize_metamer(
     """
     from ..tensors import set_seed
 
+    # settings: the inputs, and the synthesis they define
+    refuse_existing([out], overwrite)
     device = resolve_device(settings.device)
     image, image_attrs = read_image_store(image_store)
     loaded = load_model(model_path, device=device)
@@ -194,23 +82,31 @@ def synthesize_metamer(
     set_seed(settings.seed)
     initial = _initial_image(image, settings)
     metamer = _metamer(image, model, settings, Path(model_path).stem)
-    more = {} if settings.coarse_to_fine is None else {"scales": None}
-    return run_streamed(
-        metamer,
-        out,
-        "metamer",
-        settings,
-        device,
-        _store_attrs(image_store, image_attrs, model_path, loaded, settings),
-        setup=lambda: metamer.setup(initial, **settings.setup_arguments(device)),
-        inputs=[image_store, model_path],
-        code=code_fingerprint("pipeline.stages.metamer:synthesize_metamer"),
-        checkpoints=checkpoints,
-        finish=_finisher(model, metamer, slice(None), more),
-        overwrite=overwrite,
-        progress=progress,
-        synthesize_options=settings.synthesize_options(),
-    )
+    code = code_fingerprint("pipeline.stages.metamer:synthesize_metamer")
+    identity = run_identity(metamer, settings, device, [image_store, model_path], code)
+    with Checkpoint(out, identity, checkpoints or CheckpointPolicy()) as checkpoint:
+        # resume state
+        start(metamer, checkpoint, settings, device, initial)
+        # synthesis loop
+        run_synthesis(
+            metamer, checkpoint, settings, progress, settings.synthesize_options()
+        )
+        # store
+        arrays, results = _results(model, metamer, slice(None), settings)
+        attrs = _store_attrs(image_store, image_attrs, model_path, loaded, settings)
+        write_store(
+            out,
+            "metamer",
+            checkpoint,
+            settings,
+            device,
+            arrays,
+            {**attrs, **results},
+            synthesis=metamer,
+            overwrite=overwrite,
+        )
+        checkpoint.complete(out)
+    return Path(out)
 
 
 def synthesize_metamer_batch(
@@ -264,24 +160,12 @@ def synthesize_metamer_batch(
     from ..synthesis.metamer_batch import MetamerBatch
     from ..tensors import set_seed
 
+    # settings: the inputs, and the synthesis they define
     outs = [Path(out) for out in outs]
     if not image_stores or len(image_stores) != len(outs):
         raise PipelineError("give one output store per image store (and at least one)")
-    if settings.coarse_to_fine is not None or settings.loss == "portilla_simoncelli":
-        raise PipelineError(
-            "batched metamers are plain metamers: synthesize coarse-to-fine or "
-            "texture metamers one by one"
-        )
-    if settings.stop_criterion > 0:
-        raise PipelineError(
-            "batched metamers need stop_criterion 0 (each would stop when the whole "
-            "batch converged): run them one by one to use a stopping rule"
-        )
-    for out in outs:
-        if out.exists() and not overwrite:
-            raise OutputExistsError(
-                f"output {out} already exists: remove it or pass --overwrite"
-            )
+    settings.check_batchable()
+    refuse_existing(outs, overwrite)
     device = resolve_device(settings.device)
     loaded = load_model(model_path, device=device)
     model = loaded.model.to(settings.torch_dtype)
@@ -300,31 +184,29 @@ def synthesize_metamer_batch(
         penalty_lambda=settings.penalty_lambda,
     )
     code = code_fingerprint("pipeline.stages.metamer:synthesize_metamer_batch")
-    identity = run_identity(
-        metamers, settings, device, [*image_stores, model_path], code
-    )
-    policy = checkpoints or CheckpointPolicy()
-    with Checkpoint(outs[0], identity, policy) as checkpoint:
-        run_resumably(
-            metamers,
-            checkpoint,
-            settings,
-            device,
-            lambda: metamers.setup(initial, **settings.setup_arguments(device)),
-            progress,
-        )
+    inputs = [*image_stores, model_path]
+    identity = run_identity(metamers, settings, device, inputs, code)
+    # the checkpoints of the batch live beside its first store
+    with Checkpoint(outs[0], identity, checkpoints or CheckpointPolicy()) as checkpoint:
+        # resume state
+        start(metamers, checkpoint, settings, device, initial)
+        # synthesis loop
+        run_synthesis(metamers, checkpoint, settings, progress)
+        # stores: one per image
         for item, (store, attrs, out) in enumerate(
             zip(image_stores, image_attrs, outs, strict=True)
         ):
+            arrays, results = _results(model, metamers, slice(item, item + 1), settings)
+            attrs = _store_attrs(store, attrs, model_path, loaded, settings)
             write_store(
                 out,
-                checkpoint,
-                metamers,
                 "metamer",
+                checkpoint,
                 settings,
                 device,
-                _store_attrs(store, attrs, model_path, loaded, settings),
-                _finisher(model, metamers, slice(item, item + 1), {}),
+                arrays,
+                {**attrs, **results},
+                synthesis=metamers,
                 item=item,
                 overwrite=overwrite,
             )
@@ -369,31 +251,28 @@ def _store_attrs(
     }
 
 
-def _finisher(
-    model: torch.nn.Module, metamer: Metamer, part: slice, more: dict[str, Any]
-) -> Callable[[zarr.Group], dict[str, Any]]:
-    """Write the representations of the images ``part`` selects, into a store."""
+def _results(
+    model: torch.nn.Module, metamer: Metamer, part: slice, settings: MetamerSettings
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Representations of the images ``part`` selects, as arrays and attributes."""
+    import torch
 
-    def finish(group: zarr.Group) -> dict[str, Any]:
-        import torch
-
-        with torch.no_grad():
-            final = model(metamer.metamer[part])
-        target = metamer.target_representation[part]
+    with torch.no_grad():
+        final = model(metamer.metamer[part])
+    target = metamer.target_representation[part]
+    arrays = {
+        name: values.detach().reshape(target.shape[0], -1).cpu().numpy()
         for name, values in (
             ("target_representation", target),
             ("metamer_representation", final),
-        ):
-            flat = values.detach().reshape(target.shape[0], -1).cpu().numpy()
-            write_array(group, name, flat, ["batch", "representation"])
-        attrs: dict[str, Any] = {"representation_shape": list(target.shape[1:])}
-        if hasattr(model, "convert_to_dict"):
-            attrs["representation_error_by_group"] = _group_errors(model, final, target)
-        if "scales" in more:
-            attrs["scales"] = [str(scale) for scale in metamer.scale_schedule]
-        return attrs
-
-    return finish
+        )
+    }
+    attrs: dict[str, Any] = {"representation_shape": list(target.shape[1:])}
+    if hasattr(model, "convert_to_dict"):
+        attrs["representation_error_by_group"] = _group_errors(model, final, target)
+    if settings.coarse_to_fine is not None:
+        attrs["scales"] = [str(scale) for scale in metamer.scale_schedule]
+    return arrays, attrs
 
 
 def _metamer(

@@ -5,16 +5,39 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import PipelineError
 
-__all__ = ["OutputExistsError", "atomic_output", "remove_path"]
+__all__ = ["OutputExistsError", "atomic_output", "refuse_existing", "remove_path"]
 
 
 class OutputExistsError(PipelineError, FileExistsError):
     """The output already exists and overwriting was not asked for."""
+
+
+def refuse_existing(outputs: Iterable[str | Path], overwrite: bool = False) -> None:
+    """Refuse outputs that exist, unless overwriting was asked for.
+
+    Parameters
+    ----------
+    outputs
+        The paths a stage will write.
+    overwrite
+        Whether replacing them was asked for.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming the first one that exists.
+
+    """
+    for output in outputs:
+        if Path(output).exists() and not overwrite:
+            raise OutputExistsError(
+                f"output {output} already exists: remove it or pass --overwrite"
+            )
 
 
 def remove_path(path: Path) -> None:
@@ -73,10 +96,7 @@ def atomic_output(final: str | Path, overwrite: bool = False) -> Iterator[Path]:
 
     """
     final = Path(final)
-    if final.exists() and not overwrite:
-        raise OutputExistsError(
-            f"output {final} already exists: remove it or pass --overwrite"
-        )
+    refuse_existing([final], overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_partials(final)
     temporary = final.with_name(f".{final.name}.partial-{os.getpid()}")

@@ -1,4 +1,7 @@
-"""Store kinds, their versioned schema and validated opening."""
+"""Writing store attributes and images, and opening stores checked against their layout.
+
+What each kind holds is declared in :mod:`pipeline.store.layout`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import PipelineError
+from .layout import IMAGE_DIMS, LAYOUTS, SCHEMA_VERSION, SYNTHESIS_KINDS
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +29,6 @@ __all__ = [
     "store_attributes",
     "write_image_store",
 ]
-
-SCHEMA_VERSION = 1
 
 
 class StoreError(PipelineError):
@@ -49,10 +51,6 @@ def consolidate(path: str | Path) -> None:
             "ignore", message="Consolidated metadata", category=UserWarning
         )
         zarr.consolidate_metadata(str(path))
-
-
-#: kinds of the stores a synthesis writes (what summaries and loss plots read)
-SYNTHESIS_KINDS = ("metamer", "mad", "eigendistortion", "geodesic")
 
 
 def store_attributes(
@@ -141,20 +139,34 @@ def open_store(
     ------
     StoreError
         If the path is missing, not a zarr store, not written by this pipeline, of
-        another kind or schema version, or incomplete.
+        another kind or schema version, incomplete, or lacks what its kind's
+        layout declares (:mod:`pipeline.store.layout`).
 
     """
     import xarray as xr
 
-    store_attributes(path, kind)
+    found = store_attributes(path, kind)["pipeline_store"]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return xr.open_zarr(path, consolidated=None)
+            dataset = xr.open_zarr(path, consolidated=None)
     except Exception as error:
         raise StoreError(
             f"cannot open store {path}: {type(error).__name__}: {error}"
         ) from error
+    layout = LAYOUTS.get(found)
+    variables = {name: dataset[name].dims for name in dataset.variables}
+    problems = (
+        ["a kind this pipeline does not know"]
+        if layout is None
+        else layout.problems(variables, dataset.attrs, exact=False)
+    )
+    if problems:
+        raise StoreError(
+            f"{path} is not a valid {found} store ({'; '.join(problems[:3])}): "
+            "rerun the stage that writes it"
+        )
+    return dataset
 
 
 def write_attrs(path: str | Path, attrs: dict[str, Any]) -> None:
@@ -198,7 +210,7 @@ def write_image_store(
         shape=pixels.shape,
         chunks=pixels.shape,
         dtype=pixels.dtype,
-        dimension_names=["batch", "channel", "y", "x"],
+        dimension_names=list(IMAGE_DIMS),
     )
     array[...] = pixels
     write_attrs(
