@@ -21,3 +21,40 @@ def blur():
 def image():
     torch.manual_seed(1)
     return torch.rand(1, 1, 16, 16)
+
+
+@pytest.fixture(scope="session")
+def synthesis_inputs(tmp_path_factory):
+    """Small image stores and model artifacts the synthesis-process tests share."""
+    from synthesis_runs import pipeline
+
+    d = tmp_path_factory.mktemp("synthesis_inputs")
+    pipeline("prepare-images", "camera", d / "camera.zarr", "--size", 16)
+    pipeline(
+        "prepare-images", "camera", d / "shifted.zarr", "--size", 16, "--shift", 0, 2
+    )
+    pipeline("prepare-images", "brick", d / "brick.zarr", "--size", 32)
+    pipeline("build-model", "Gaussian", d / "gauss.model", "--param", "kernel_size=5")
+    pipeline(
+        "build-model", "PortillaSimoncelli", d / "ps.model",
+        "--param", "image_shape=[32,32]", "--param", "n_scales=2",
+        "--param", "n_orientations=2", "--param", "spatial_corr_width=3",
+    )  # fmt: skip
+    return d
+
+
+@pytest.fixture(scope="session")
+def reference_store(synthesis_inputs, tmp_path_factory):
+    """The store of one uninterrupted run of a method (made once, when first asked)."""
+    from synthesis_runs import pipeline, synthesis_args
+
+    directory = tmp_path_factory.mktemp("references")
+    made = {}
+
+    def reference(method):
+        if method not in made:
+            made[method] = directory / f"{method}.zarr"
+            pipeline(*synthesis_args(synthesis_inputs, method, made[method]))
+        return made[method]
+
+    return reference
