@@ -408,7 +408,7 @@ class Checkpoint:
         assert self.state is not None
         self._synthesis = synthesis
         with warnings.catch_warnings():  # the caller calls setup() right after
-            warnings.filterwarnings("ignore", message="call setup")
+            warnings.filterwarnings("ignore", message="You will need to call setup")
             synthesis.load_state_dict(
                 self.state["synthesis"], source=str(self.directory)
             )
