@@ -86,10 +86,8 @@ def examine_saved_synthesis(
             f"(expected format {SAVE_FORMAT})"
         )
     metadata = {
-        "pipeline version": f"{payload['pipeline_version']} (installed: "
-        f"{__version__})",
-        "torch version": f"{payload['torch_version']} (installed: "
-        f"{torch.__version__})",
+        "pipeline version": f"{payload['pipeline_version']} (installed: {__version__})",
+        "torch version": f"{payload['torch_version']} (installed: {torch.__version__})",
         "Saved object type": payload["class"],
     }
     callables = {

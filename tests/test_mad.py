@@ -118,7 +118,9 @@ def test_a_batch_is_one_stimulus(img):
     mad.synthesize(2, progress=False)
     assert mad.mad_image.shape == batch.shape
     with pytest.raises(ValueError, match="scalar value"):  # one number per batch
-        po.MADCompetition(batch, lambda x, y: (x - y).pow(2).mean((1, 2, 3)), mse, "min")
+        po.MADCompetition(
+            batch, lambda x, y: (x - y).pow(2).mean((1, 2, 3)), mse, "min"
+        )
 
 
 def test_save_load_continues_identically(tmp_path, img):

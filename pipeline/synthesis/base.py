@@ -304,9 +304,19 @@ class OptimizedSynthesis(Synthesis):
         """Number of iterations run so far, across all calls to ``synthesize``."""
         return self._n_iterations
 
+    def _current(self) -> dict[str, Tensor] | None:
+        """Return the terms of the current image; after setup, evaluate them once."""
+        if (
+            self._current_values is None
+            and self._n_iterations == 0
+            and self._optimized.numel() > 0
+        ):
+            self.refresh_current_values()
+        return self._current_values
+
     def _stacked(self, name: str) -> Tensor:
         values = self._history.get(name, [])
-        current = self._current_values
+        current = self._current()
         tail = [current[name]] if current is not None and name in current else []
         if not values and not tail:
             return torch.tensor([])
@@ -314,7 +324,11 @@ class OptimizedSynthesis(Synthesis):
 
     @property
     def losses(self) -> Tensor:
-        """Optimization loss over iterations (length iterations + 1; on the CPU)."""
+        """Optimization loss over iterations (length iterations + 1; on the CPU).
+
+        Entry ``t`` is the loss of the image at the start of iteration ``t``, the last
+        entry that of the current image; after :meth:`setup`, only the latter.
+        """
         return self._stacked("loss")
 
     @property
@@ -336,9 +350,9 @@ class OptimizedSynthesis(Synthesis):
     def current_values(self) -> dict[str, Tensor]:
         """Objective terms of the current image (``loss``, ``penalty``...).
 
-        Empty before the first call to :meth:`synthesize` finishes.
+        Empty before :meth:`setup` and while :meth:`synthesize` runs.
         """
-        return dict(self._current_values or {})
+        return dict(self._current() or {})
 
     def _saved_images(self) -> Tensor:
         """Return the stored images then the current one (CPU), or an empty tensor."""
@@ -392,8 +406,8 @@ class OptimizedSynthesis(Synthesis):
         scheduler_kwargs
             Keyword arguments of the scheduler.
 
-        Setup also evaluates the objective at the initial image, so ``losses`` and
-        ``penalties`` hold its value (length 1) before synthesis starts.
+        After setup, ``losses`` and ``penalties`` hold the objective at the initial
+        image (length 1; evaluated when first read).
 
         Raises
         ------
@@ -430,7 +444,6 @@ class OptimizedSynthesis(Synthesis):
             scheduler_kwargs = dict(scheduler_kwargs or {})
             self._scheduler_spec = (_class_path(scheduler), scheduler_kwargs)
             self._scheduler = scheduler(self._optimizer, **scheduler_kwargs)
-        self.refresh_current_values()
 
     def _setup_after_load(
         self,
@@ -736,7 +749,7 @@ class OptimizedSynthesis(Synthesis):
                 f"synthesis run: use -{n + 1} to {n}"
             )
         plural = {"loss": "losses", "penalty": "penalties"}
-        names = list(self._history) or list(self._current_values or {})
+        names = list(self._history) or list(self._current() or {})
         info: dict[str, Any] = {}
         for name in names:
             if name in self._unreported_terms:

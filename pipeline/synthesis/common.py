@@ -102,7 +102,9 @@ def _kind(cls: type) -> str:
     return cls.__name__
 
 
-def tensor_mismatch(saved: Tensor, mine: Tensor, atol: float, rtol: float) -> str | None:
+def tensor_mismatch(
+    saved: Tensor, mine: Tensor, atol: float, rtol: float
+) -> str | None:
     """Return how two tensors differ (device, shape, dtype, values), or ``None``.
 
     Tensors of one element each count as the same shape (a scalar and a 1-element
@@ -245,7 +247,9 @@ class Synthesis(abc.ABC):
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}("]
-        lines += [f"  {k} = {_describe(getattr(self, k))}," for k in self._repr_attributes]
+        lines += [
+            f"  {k} = {_describe(getattr(self, k))}," for k in self._repr_attributes
+        ]
         return "\n".join([*lines, ")"])
 
     # -- what subclasses provide ---------------------------------------------------
@@ -446,7 +450,10 @@ class Synthesis(abc.ABC):
                 continue
             checks.tensors(f"{name} output", expected, output)
         for name, (function, _) in callables.items():
-            saved_name, new_name = payload["callables"][name][0], callable_name(function)
+            saved_name, new_name = (
+                payload["callables"][name][0],
+                callable_name(function),
+            )
             if saved_name != new_name:
                 checks.fail(
                     f"Saved and initialized {name} have different names: saved "

@@ -217,14 +217,18 @@ class Geodesic(OptimizedSynthesis):
         }
 
     def _checked_callables(self, values: Mapping[str, Any]) -> CallableChecks:
-        fade = make_straight_line(values["image_a"], values["image_b"], values["n_steps"])
+        fade = make_straight_line(
+            values["image_a"], values["image_b"], values["n_steps"]
+        )
         return {
             "penalty_function": self._penalty_check(fade[1:-1]),
             "model": (self._model, (fade,)),
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self._pixelfade = make_straight_line(self._image_a, self._image_b, self._n_steps)
+        self._pixelfade = make_straight_line(
+            self._image_a, self._image_b, self._n_steps
+        )
 
     def _tensor_attributes(self) -> list[str]:
         return ["_image_a", "_image_b", "_pixelfade"]
