@@ -296,3 +296,16 @@ def test_loss_with_for_scales_gets_each_subset(image):
     torch.testing.assert_close(
         torch.tensor(met.scales_loss[6], dtype=by_hand.dtype), by_hand
     )
+
+
+def test_plot_scale_loss_of_an_object_ends_at_the_current_image(image):
+    met = ctf(image)
+    met.synthesize(7, change_scale_criterion=None, ctf_iters_to_check=3, progress=False)
+    fig = po.plot.plot_scale_loss(met)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    segments = [lines[scale] for scale in ("coarse", "middle", "all")]
+    # 7 iterations, then the current image
+    assert len(lines["all scales"].get_xdata()) == 8
+    assert [len(line.get_xdata()) for line in segments] == [3, 3, 2]
+    # the last point of "all" is the current image's scale loss (= its loss there)
+    assert segments[-1].get_ydata()[-1] == pytest.approx(met.losses[-1].item())
