@@ -29,6 +29,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_SUBMODULES = (
     "data",
+    "io",
     "loss",
     "metric",
     "models",

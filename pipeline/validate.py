@@ -7,6 +7,7 @@ user of their own model knows exactly what to change.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import torch
 from torch import Tensor
@@ -19,24 +20,37 @@ def validate_input(
     no_batch: bool = False,
     allowed_range: tuple[float, float] | None = None,
 ) -> None:
-    """Check that ``input_tensor`` is an image batch synthesis can work with.
+    """Check that ``input_tensor`` is an image (batch) synthesis can work with.
+
+    Synthesis is designed for 4-D images (batch, channel, height, width) with values
+    in [0, 1]; other shapes and ranges work with most models and are accepted with a
+    warning.
 
     Parameters
     ----------
     input_tensor
-        The image: a 4-D floating point tensor (batch, channel, height, width).
+        The image, a floating point tensor, preferably 4-D (batch, channel, height,
+        width).
     no_batch
-        Require a batch size of one.
+        Require a batch size of one (the first dimension; a 1-D tensor always
+        passes).
     allowed_range
-        If given, every value must lie in this inclusive (low, high) range.
+        If given, every value must lie in this inclusive (low, high) range (an
+        error); if not, values outside [0, 1] only warn.
 
     Raises
     ------
     TypeError
         If the input is not a floating point tensor.
     ValueError
-        If it is not 4-D, has a batch larger than one when ``no_batch``, is empty or
-        has values outside ``allowed_range``.
+        If it is empty, has a batch larger than one when ``no_batch`` or has values
+        outside ``allowed_range``.
+
+    Warns
+    -----
+    UserWarning
+        If the input is not 4-D, or (without ``allowed_range``) has values outside
+        [0, 1].
 
     Examples
     --------
@@ -50,22 +64,31 @@ def validate_input(
         raise TypeError(
             f"image must have a floating point dtype, got {input_tensor.dtype}"
         )
-    if input_tensor.ndim != 4:
-        raise ValueError(
-            "image must be 4-D (batch, channel, height, width), got shape "
-            f"{tuple(input_tensor.shape)}"
-        )
     if input_tensor.numel() == 0:
         raise ValueError("image is empty")
-    if no_batch and input_tensor.shape[0] != 1:
+    if input_tensor.ndim != 4:
+        warnings.warn(
+            f"image has shape {tuple(input_tensor.shape)}: synthesis has mostly been "
+            "tested on 4d inputs (batch, channel, height, width); add the missing "
+            "dimensions with unsqueeze if a model or plot fails",
+            UserWarning,
+            stacklevel=2,
+        )
+    if no_batch and input_tensor.ndim > 1 and input_tensor.shape[0] != 1:
         raise ValueError(f"image must have batch size 1, got {input_tensor.shape[0]}")
-    if allowed_range is not None:
-        low, high = allowed_range
-        if input_tensor.min() < low or input_tensor.max() > high:
-            raise ValueError(
-                f"image values must lie in [{low}, {high}], got "
-                f"[{input_tensor.min().item():.4g}, {input_tensor.max().item():.4g}]"
-            )
+    low, high = (0.0, 1.0) if allowed_range is None else allowed_range
+    if input_tensor.min() < low or input_tensor.max() > high:
+        found = f"[{input_tensor.min().item():.4g}, {input_tensor.max().item():.4g}]"
+        if allowed_range is not None:
+            raise ValueError(f"image values must lie in [{low}, {high}], got {found}")
+        warnings.warn(
+            f"input_tensor range is {found}, outside [0, 1]: synthesis has mostly "
+            "been tested on images in [0, 1] (the default penalty pulls pixels into "
+            "that range; pass penalty_lambda=0 or another penalty_function if that "
+            "is not what you want)",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def validate_model(
@@ -94,9 +117,10 @@ def validate_model(
     Raises
     ------
     TypeError
-        If the model is not callable or does not return a tensor.
+        If the model is not callable, does not return a tensor or changes the
+        precision (dtype) of its input.
     ValueError
-        If a requirement on the output (differentiability, dtype, device) fails or the
+        If a requirement on the output (differentiability, device) fails or the
         model modifies its input in place.
 
     Examples
@@ -114,7 +138,7 @@ def validate_model(
         output = model(probe)
     except Exception as error:
         raise ValueError(
-            "model must accept a 4-D image tensor of shape "
+            "model must accept an image tensor of shape "
             f"{tuple(image_shape)}; calling it failed: {error}"
         ) from error
     if not isinstance(output, Tensor):
@@ -127,9 +151,10 @@ def validate_model(
             "(it has no gradient): avoid detach(), numpy or in-place tricks"
         )
     if output.dtype != image_dtype:
-        raise ValueError(
-            f"model must preserve the input dtype: got {output.dtype} for "
-            f"{image_dtype} input"
+        raise TypeError(
+            f"model changes precision of its input: it returns {output.dtype} for "
+            f"{image_dtype} input; compute in the input's dtype (or call "
+            "model.to(dtype) to match the image)"
         )
     if output.device != probe.device:
         raise ValueError(

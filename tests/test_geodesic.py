@@ -95,7 +95,7 @@ def test_geodesic_save_load_and_refusals(tmp_path, anchors, onoff):
     torch.testing.assert_close(loaded.geodesic, geodesic.geodesic)
     with pytest.raises(SynthesisLoadError, match="image_b"):
         po.Geodesic(a, a, onoff, n_steps=4).load(tmp_path / "g.pt")
-    with pytest.raises(SynthesisLoadError, match="model have different shape"):
+    with pytest.raises(SynthesisLoadError, match="n_steps are different: saved 4"):
         po.Geodesic(a, b, onoff, n_steps=5).load(tmp_path / "g.pt")
     with pytest.raises(ValueError, match="same shape"):
         po.Geodesic(a, po.data.camera(size=8).double(), onoff)

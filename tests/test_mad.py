@@ -106,12 +106,21 @@ def test_metric_requirements_are_checked(img):
         po.MADCompetition(
             img, lambda x, y: po.metric.ssim(x, y).mean(), mse, "min", 1.0
         )
-    with pytest.raises(ValueError, match="single number"):
+    with pytest.raises(ValueError, match="should return a scalar value"):
         po.MADCompetition(img, lambda x, y: (x - y).abs(), mse, "min", 1.0)
     with pytest.raises(ValueError, match="minmax"):
         po.MADCompetition(img, mse, dssim, "maybe", 1.0)
-    with pytest.raises(ValueError, match="batch size 1"):
-        po.MADCompetition(torch.cat([img, img]), mse, dssim, "min", 1.0)
+
+
+def test_a_batch_is_one_stimulus(img):
+    batch = torch.cat([img, img.flip(-1)])
+    mad = po.MADCompetition(batch, mse, po.loss.l2_norm, "min", 1.0)
+    mad.synthesize(2, progress=False)
+    assert mad.mad_image.shape == batch.shape
+    with pytest.raises(ValueError, match="scalar value"):  # one number per batch
+        po.MADCompetition(
+            batch, lambda x, y: (x - y).pow(2).mean((1, 2, 3)), mse, "min"
+        )
 
 
 def test_save_load_continues_identically(tmp_path, img):

@@ -93,7 +93,7 @@ def test_nan_loss_raises_with_iteration(image, blur):
         return po.loss.mse(x, y) * (float("nan") if len(calls) > 3 else 1.0)
 
     met = make(image, blur, loss_function=loss)
-    with pytest.raises(SynthesisDivergedError, match="iteration 3"):
+    with pytest.raises(SynthesisDivergedError, match=r"NaN in loss.* iteration 3"):
         met.synthesize(10, progress=False)
     assert issubclass(SynthesisDivergedError, ValueError)
 
@@ -110,9 +110,13 @@ def test_setup_only_once(image, blur):
         met.setup()
 
 
-def test_setup_rejects_wrong_initial_shape(image, blur):
-    with pytest.raises(ValueError, match="shape"):
-        make(image, blur).setup(torch.rand(1, 1, 8, 8))
+def test_setup_warns_on_other_initial_shape(image):
+    # a model whose output does not depend on the image size (one statistic)
+    met = make(image, lambda x: x.mean((-2, -1)))
+    with pytest.warns(UserWarning, match="initial_image and image are different sizes"):
+        met.setup(torch.rand(1, 1, 8, 8))
+    met.synthesize(2, progress=False)
+    assert met.metamer.shape == (1, 1, 8, 8)
 
 
 def test_setup_optimizer_and_scheduler(image, blur):
@@ -197,14 +201,14 @@ def test_save_load_round_trip_continues_identically(tmp_path, image, blur):
     loaded.synthesize(3, store_progress=2, progress=False)
     assert torch.equal(loaded.metamer, met.metamer)
     payload = torch.load(tmp_path / "met.pt", weights_only=True)
-    assert payload["format"] == "pipeline.synthesis/1"
+    assert payload["format"] == "pipeline.synthesis/2"
 
 
 @pytest.mark.parametrize(
     ("change", "match"),
     [
         (lambda img, m: (torch.rand_like(img), m, {}), "image have different values"),
-        (lambda img, m: (img, torch.nn.Identity(), {}), "target_representation"),
+        (lambda img, m: (img, torch.nn.Identity(), {}), "model output .* values"),
         (lambda img, m: (img, m, {"loss_function": po.loss.l2_norm}), "loss_function"),
         (lambda img, m: (img, m, {"penalty_lambda": 0.3}), "penalty_lambda"),
     ],
@@ -240,7 +244,7 @@ def test_load_needs_setup_with_non_default_optimizer(tmp_path, image, blur):
     loaded = make(image, blur)
     with pytest.warns(UserWarning, match="setup"):
         loaded.load(tmp_path / "met.pt")
-    with pytest.raises(TypeError, match="SGD"):
+    with pytest.raises(ValueError, match=r"initialize saved optimizer .*SGD"):
         loaded.setup()
     loaded = make(image, blur)
     with pytest.warns(UserWarning):
@@ -267,8 +271,8 @@ def test_to_casts_everything(image, blur):
 
 
 def test_invalid_inputs_are_refused(blur):
-    with pytest.raises(ValueError, match="4-D"):
-        po.Metamer(torch.rand(16, 16), blur)
+    with pytest.raises(TypeError, match="floating point"):
+        po.Metamer(torch.ones(1, 1, 8, 8, dtype=torch.int64), blur)
     with pytest.raises(ValueError, match="differentiable"):
         po.Metamer(torch.rand(1, 1, 8, 8), lambda x: x.detach())
     with pytest.raises(ValueError, match="max_iter"):

@@ -61,14 +61,21 @@ def ctf(image, model=None, **kwargs):
 def test_together_schedule_switches_every_window_and_keeps_all_last(image):
     met = ctf(image)
     assert met.scales == ("coarse", "middle", "all")  # "fine" equals "all"
+    records = []
     met.synthesize(
-        10, change_scale_criterion=None, ctf_iters_to_check=3, progress=False
+        10,
+        change_scale_criterion=None,
+        ctf_iters_to_check=3,
+        progress=False,
+        on_iteration=records.append,
     )
     assert met.scales_finished == ("coarse", "middle")
     assert met.scales == ("all",)
     assert met.scales_timing == {"coarse": [0, 2], "middle": [3, 5], "all": [6]}
-    scale_index = [int(met.get_progress(i)["scale"]) for i in range(11)]
-    assert scale_index == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
+    scale_index = [int(record.values["scale"]) for record in records]
+    assert scale_index == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]
+    # as the reference's: the scale terms are not part of get_progress
+    assert {"scale", "scale_loss"}.isdisjoint(met.get_progress(4))
 
 
 def test_separate_schedule_visits_every_scale(image):
@@ -82,9 +89,11 @@ def test_separate_schedule_visits_every_scale(image):
 def test_scale_loss_is_what_is_minimized_and_equals_loss_at_all(image):
     met = ctf(image)
     met.synthesize(8, change_scale_criterion=None, ctf_iters_to_check=3, progress=False)
-    losses, scale_losses = met.losses, met.scales_loss
+    losses = met.losses
+    scale_losses = torch.tensor(met.scales_loss, dtype=losses.dtype)
+    assert len(scale_losses) == met.n_iterations == len(losses) - 1  # one per step
     assert (scale_losses[:6] < losses[:6]).all()  # a part of the representation
-    torch.testing.assert_close(scale_losses[6:], losses[6:], rtol=0, atol=0)
+    torch.testing.assert_close(scale_losses[6:], losses[6:-1], rtol=0, atol=0)
     # the coarse-scale loss by hand, at the current image after one more coarse step
     restart = ctf(image)
     restart.synthesize(
@@ -155,8 +164,9 @@ def test_no_convergence_stop_before_all_scales(image):
             ctf_iters_to_check=3,
             progress=False,
         )
-    # coarse 0-2, middle 3-5, all from 6; stops once "all" ran more than 3
-    assert met.n_iterations == 10
+    # coarse 0-2, middle 3-5, all from 6; stops at the first iteration more than 3
+    # after the first at "all" (10), as the reference does
+    assert met.n_iterations == 11
     assert met.scales == ("all",)
 
 
@@ -189,7 +199,7 @@ def test_save_load_resume_is_bit_identical(image, tmp_path, selectable):
     resumed.synthesize(7, store_progress=2, **settings)
     assert torch.equal(resumed.metamer, whole.metamer)
     assert torch.equal(resumed.losses, whole.losses)
-    assert torch.equal(resumed.scales_loss, whole.scales_loss)
+    assert resumed.scales_loss == whole.scales_loss
     assert resumed.scales_timing == whole.scales_timing
     assert torch.equal(resumed.saved_metamer, whole.saved_metamer)
 
@@ -276,10 +286,26 @@ def test_loss_with_for_scales_gets_each_subset(image):
         by_hand = 2 * po.loss.l2_norm(
             model(x, scales=subset), model(image, scales=subset)
         ) + 0.1 * po.regularize.penalize_range(x)
-        torch.testing.assert_close(met.scales_loss[iteration], by_hand)
+        scale_loss = torch.tensor(met.scales_loss[iteration], dtype=by_hand.dtype)
+        torch.testing.assert_close(scale_loss, by_hand)
     # on "all" the plain call is used
     x = met.saved_metamer[6]
     by_hand = po.loss.l2_norm(
         model(x), model(image)
     ) + 0.1 * po.regularize.penalize_range(x)
-    torch.testing.assert_close(met.scales_loss[6], by_hand)
+    torch.testing.assert_close(
+        torch.tensor(met.scales_loss[6], dtype=by_hand.dtype), by_hand
+    )
+
+
+def test_plot_scale_loss_of_an_object_ends_at_the_current_image(image):
+    met = ctf(image)
+    met.synthesize(7, change_scale_criterion=None, ctf_iters_to_check=3, progress=False)
+    fig = po.plot.plot_scale_loss(met)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    segments = [lines[scale] for scale in ("coarse", "middle", "all")]
+    # 7 iterations, then the current image
+    assert len(lines["all scales"].get_xdata()) == 8
+    assert [len(line.get_xdata()) for line in segments] == [3, 3, 2]
+    # the last point of "all" is the current image's scale loss (= its loss there)
+    assert segments[-1].get_ydata()[-1] == pytest.approx(met.losses[-1].item())

@@ -190,7 +190,9 @@ def _scale_segments(synthesis: Any) -> tuple[np.ndarray, np.ndarray, list]:
             f"expected a MetamerCTF or its store, got {type(synthesis).__name__}"
         )
     losses = np.asarray(synthesis.losses, dtype=float)
-    scale_losses = np.asarray(synthesis.scales_loss, dtype=float)
+    # one per iteration run, then that of the current image (as a store holds them)
+    current = synthesis.current_values.get("scale_loss", float("nan"))
+    scale_losses = np.asarray([*synthesis.scales_loss, float(current)], dtype=float)
     last = len(losses) - 1
     segments = [
         (str(scale), timing[0], timing[1] if len(timing) > 1 else last)

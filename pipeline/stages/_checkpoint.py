@@ -362,7 +362,7 @@ class Checkpoint:
         self.state = state
         self._synthesis = synthesis
         with warnings.catch_warnings():  # the caller calls setup() right after
-            warnings.filterwarnings("ignore", message="call setup")
+            warnings.filterwarnings("ignore", message="You will need to call setup")
             synthesis.load_state_dict(state["synthesis"], source=str(self.directory))
         _set_rng_state(state["rng"])
         self._initial = state["initial"]

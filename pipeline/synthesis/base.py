@@ -20,13 +20,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from ..errors import PipelineError
+from .common import Synthesis, SynthesisLoadError
 
 __all__ = [
     "FINITE_CHECK_EVERY",
@@ -35,14 +35,9 @@ __all__ = [
     "SynthesisDivergedError",
     "SynthesisLoadError",
     "check_finite",
+    "check_start",
     "default_adam_kwargs",
 ]
-
-SAVE_FORMAT = "pipeline.synthesis/1"
-
-
-class SynthesisLoadError(PipelineError):
-    """A saved synthesis that cannot be loaded into this object."""
 
 
 class SynthesisDivergedError(PipelineError):
@@ -138,20 +133,46 @@ def check_finite(values: list[tuple[int, Tensor]]) -> None:
     entry = int(torch.searchsorted(ends, bad, right=True))
     iteration = values[entry][0]
     value = torch.cat(flat)[bad].item()
+    found = "a NaN" if math.isnan(value) else f"an infinite value ({value})"
     raise SynthesisDivergedError(
-        f"loss became {value} at iteration {iteration}: lower the learning rate or "
-        "check the model and image"
+        f"Found {found} in loss during optimization, at iteration {iteration}: lower "
+        "the learning rate or check the model and image"
     )
 
 
-class OptimizedSynthesis(abc.ABC):
+def check_start(initial: Any, name: str) -> None:
+    """Check that a given starting image is a floating point tensor.
+
+    Its values may lie anywhere (a noisy start often leaves [0, 1]) and its shape is
+    for the method to judge.
+
+    Parameters
+    ----------
+    initial
+        The starting image.
+    name
+        Its argument name, for the message.
+
+    Raises
+    ------
+    TypeError
+        If it is not a floating point tensor.
+
+    """
+    if not isinstance(initial, Tensor) or not initial.is_floating_point():
+        kind = initial.dtype if isinstance(initial, Tensor) else type(initial)
+        raise TypeError(f"{name} must be a floating point torch.Tensor, got {kind}")
+
+
+class OptimizedSynthesis(Synthesis):
     """Base class of syntheses that optimize an image with a torch optimizer.
 
-    Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`,
-    :attr:`_target_tensors` and the constructor; they may override the hooks
-    :meth:`_after_step` (e.g. to switch scales), :meth:`_may_converge`,
-    :meth:`_progress_postfix`, :meth:`_checked_settings`, :meth:`_extra_state` and
-    :meth:`_load_extra_state`, and set :attr:`_minimized_term`.
+    Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`, the
+    hooks of :class:`~pipeline.synthesis.common.Synthesis` that describe what load
+    checks (:meth:`_checked_attributes`, :meth:`_checked_callables`) and the
+    constructor; they may override the hooks :meth:`_after_step` (e.g. to switch
+    scales), :meth:`_may_converge`, :meth:`_progress_postfix`, :meth:`_extra_state`
+    and :meth:`_load_extra_state`, and set :attr:`_minimized_term`.
 
     Parameters
     ----------
@@ -170,6 +191,8 @@ class OptimizedSynthesis(abc.ABC):
     _minimized_term = "loss"
     #: scalar term the stopping rule and the divergence check watch
     _monitored_term = "loss"
+    #: recorded terms that :meth:`get_progress` leaves out
+    _unreported_terms: tuple[str, ...] = ()
     #: dimensions of the gradient and pixel-change norms (None: the whole tensor;
     #: (1, 2, 3): one norm per image of a batch)
     _norm_dims: tuple[int, ...] | None = None
@@ -184,7 +207,7 @@ class OptimizedSynthesis(abc.ABC):
                 f"penalty_lambda must be non-negative, got {penalty_lambda}"
             )
         self._penalty_function = penalty_function
-        self._penalty_lambda = float(penalty_lambda)
+        self._penalty_lambda = penalty_lambda
         self._optimized = torch.tensor([])
         self._optimizer: torch.optim.Optimizer | None = None
         self._scheduler: Any = None
@@ -209,11 +232,6 @@ class OptimizedSynthesis(abc.ABC):
     def _initial_tensor(self, initial: Tensor | None) -> Tensor:
         """Return the starting value of the optimized tensor (not yet a leaf)."""
 
-    @property
-    @abc.abstractmethod
-    def _target_tensors(self) -> dict[str, Tensor]:
-        """Tensors that define the problem, checked for equality on load."""
-
     def _after_step(self, record: IterationRecord) -> str | None:
         """Run after each iteration; return a reason string to stop synthesis."""
         return None
@@ -226,22 +244,19 @@ class OptimizedSynthesis(abc.ABC):
         """Return extra fields the progress bar shows beside the loss."""
         return {}
 
-    def _checked_settings(self) -> dict[str, Any]:
-        """Return plain settings that must match between a saved and a new object."""
-        return {"penalty_lambda": self._penalty_lambda}
-
     def _extra_state(self) -> dict[str, Any]:
         """Return method-specific state to save (tensors and plain values only)."""
         return {}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`_extra_state` returned (nothing by default)."""
 
-    def _probe_values(self) -> dict[str, Tensor]:
-        """Return the user's callables' outputs on fixed probes, compared on load."""
-        target = next(iter(self._target_tensors.values()))
-        probe = target * 1.5 - 0.25
-        return {"penalty_function": self._penalty_function(probe).detach()}
+    def _is_fresh(self) -> bool:
+        return self._optimized.numel() == 0 and self._n_iterations == 0
+
+    def _penalty_check(self, image: Tensor) -> tuple[Callable, tuple[Tensor]]:
+        """Return the penalty and its check input (``image`` stretched past [0, 1])."""
+        return self._penalty_function, (image * 1.5 - 0.25,)
 
     # -- public attributes ---------------------------------------------------------
     @property
@@ -289,9 +304,19 @@ class OptimizedSynthesis(abc.ABC):
         """Number of iterations run so far, across all calls to ``synthesize``."""
         return self._n_iterations
 
+    def _current(self) -> dict[str, Tensor] | None:
+        """Return the terms of the current image; after setup, evaluate them once."""
+        if (
+            self._current_values is None
+            and self._n_iterations == 0
+            and self._optimized.numel() > 0
+        ):
+            self.refresh_current_values()
+        return self._current_values
+
     def _stacked(self, name: str) -> Tensor:
         values = self._history.get(name, [])
-        current = self._current_values
+        current = self._current()
         tail = [current[name]] if current is not None and name in current else []
         if not values and not tail:
             return torch.tensor([])
@@ -299,7 +324,11 @@ class OptimizedSynthesis(abc.ABC):
 
     @property
     def losses(self) -> Tensor:
-        """Optimization loss over iterations (length iterations + 1; on the CPU)."""
+        """Optimization loss over iterations (length iterations + 1; on the CPU).
+
+        Entry ``t`` is the loss of the image at the start of iteration ``t``, the last
+        entry that of the current image; after :meth:`setup`, only the latter.
+        """
         return self._stacked("loss")
 
     @property
@@ -321,9 +350,9 @@ class OptimizedSynthesis(abc.ABC):
     def current_values(self) -> dict[str, Tensor]:
         """Objective terms of the current image (``loss``, ``penalty``...).
 
-        Empty before the first call to :meth:`synthesize` finishes.
+        Empty before :meth:`setup` and while :meth:`synthesize` runs.
         """
-        return dict(self._current_values or {})
+        return dict(self._current() or {})
 
     def _saved_images(self) -> Tensor:
         """Return the stored images then the current one (CPU), or an empty tensor."""
@@ -370,22 +399,25 @@ class OptimizedSynthesis(abc.ABC):
             Un-initialized optimizer class; ``None`` uses :class:`torch.optim.Adam`.
         optimizer_kwargs
             Keyword arguments of the optimizer. ``None`` uses ``{"lr": 0.01}`` (the
-            method's default learning rate) and,
-            with the default optimizer, ``{"amsgrad": True}``.
+            method's default learning rate) and, with the default optimizer,
+            ``{"amsgrad": True}``; given ones without ``lr`` get that default too.
         scheduler
             Un-initialized learning rate scheduler class, or ``None`` for none.
         scheduler_kwargs
             Keyword arguments of the scheduler.
+
+        After setup, ``losses`` and ``penalties`` hold the objective at the initial
+        image (length 1; evaluated when first read).
 
         Raises
         ------
         ValueError
             If setup already ran or synthesis started, or if an image or keyword
             arguments are given after :meth:`load`, or if the optimizer or scheduler
-            class differs from the loaded one.
+            class differs from the loaded one, or if the loaded synthesis used a
+            non-default optimizer and its class is not given.
         TypeError
-            If the loaded synthesis used a non-default optimizer or a scheduler and
-            its class is not given.
+            If the loaded synthesis used a scheduler and its class is not given.
 
         """
         if self._optimizer is not None or (self._n_iterations > 0 and not self._loaded):
@@ -403,6 +435,8 @@ class OptimizedSynthesis(abc.ABC):
                 if optimizer is None
                 else {"lr": self._default_lr}
             )
+        else:
+            optimizer_kwargs = {"lr": self._default_lr, **optimizer_kwargs}
         optimizer = optimizer or torch.optim.Adam
         self._optimizer_spec = (_class_path(optimizer), dict(optimizer_kwargs))
         self._optimizer = optimizer([self._optimized], **optimizer_kwargs)
@@ -421,22 +455,28 @@ class OptimizedSynthesis(abc.ABC):
     ) -> None:
         if initial_image is not None:
             raise ValueError("Cannot set initial_image after calling load()")
-        if optimizer_kwargs is not None:
-            raise ValueError("Cannot set optimizer_kwargs after calling load()")
-        if scheduler_kwargs is not None:
-            raise ValueError("Cannot set scheduler_kwargs after calling load()")
+        for name, kwargs in (
+            ("optimizer", optimizer_kwargs),
+            ("scheduler", scheduler_kwargs),
+        ):
+            if kwargs is not None:
+                raise ValueError(
+                    f"When initializing {name} after load, {name}_kwargs must be "
+                    f"None: the saved {name}'s arguments and state are used"
+                )
         assert self._optimizer_spec is not None
         saved_path, kwargs = self._optimizer_spec
         if optimizer is None:
             if saved_path != _class_path(torch.optim.Adam):
-                raise TypeError(
-                    f"the loaded synthesis used optimizer {saved_path}: pass it to setup()"
+                raise ValueError(
+                    f"Don't know how to initialize saved optimizer {saved_path}: pass "
+                    "its class to setup(optimizer=...), whose state is then restored"
                 )
             optimizer = torch.optim.Adam
         elif _class_path(optimizer) != saved_path:
             raise ValueError(
-                f"the loaded synthesis used optimizer {saved_path}, not "
-                f"{_class_path(optimizer)}"
+                "User-specified optimizer must have same type as the saved one: "
+                f"saved {saved_path}, got {_class_path(optimizer)}"
             )
         self._optimizer = optimizer([self._optimized], **kwargs)
         if self._pending_optimizer_state is not None:
@@ -445,18 +485,22 @@ class OptimizedSynthesis(abc.ABC):
             saved_path, kwargs = self._scheduler_spec
             if scheduler is None:
                 raise TypeError(
-                    f"the loaded synthesis used scheduler {saved_path}: pass it to setup()"
+                    f"Don't know how to initialize saved scheduler {saved_path}: pass "
+                    "its class to setup(scheduler=...), whose state is then restored"
                 )
             if _class_path(scheduler) != saved_path:
                 raise ValueError(
-                    f"the loaded synthesis used scheduler {saved_path}, not "
-                    f"{_class_path(scheduler)}"
+                    "User-specified scheduler must have same type as the saved one: "
+                    f"saved {saved_path}, got {_class_path(scheduler)}"
                 )
             self._scheduler = scheduler(self._optimizer, **kwargs)
             if self._pending_scheduler_state is not None:
                 self._scheduler.load_state_dict(self._pending_scheduler_state)
         elif scheduler is not None:
-            raise ValueError("the loaded synthesis used no scheduler")
+            raise ValueError(
+                "User-specified scheduler must have same type as the saved one: the "
+                f"saved synthesis used none, got {_class_path(scheduler)}"
+            )
         self._pending_optimizer_state = self._pending_scheduler_state = None
         self._loaded = False
 
@@ -518,9 +562,10 @@ class OptimizedSynthesis(abc.ABC):
     ) -> None:
         """Run synthesis for up to ``max_iter`` more iterations.
 
-        Synthesis continues where the last call stopped. It stops early when the loss
-        changed by less than ``stop_criterion`` over the last ``stop_iters_to_check``
-        iterations.
+        Synthesis continues where the last call stopped. It stops early, once more
+        than ``stop_iters_to_check`` iterations have run, when the losses of the last
+        ``stop_iters_to_check`` iterations span less than ``stop_criterion``: the
+        first and the last of them differ by less than that.
 
         Parameters
         ----------
@@ -530,9 +575,10 @@ class OptimizedSynthesis(abc.ABC):
             Keep the image every ``store_progress`` iterations (True: every one,
             False or 0: never). Must stay the same across calls that continue.
         stop_criterion
-            Threshold on the loss change over ``stop_iters_to_check`` iterations.
+            Threshold on the loss change across the last ``stop_iters_to_check``
+            iterations (``<= 0``: never stop early).
         stop_iters_to_check
-            How many iterations back the loss change is measured.
+            How many iterations' losses the stopping rule looks at.
         on_iteration
             Called with each :class:`IterationRecord` (e.g. to stream it to disk).
         keep_history
@@ -637,11 +683,12 @@ class OptimizedSynthesis(abc.ABC):
             reason = self._after_step(record)
             if watch:
                 recent.append(loss)
-                while len(recent) > stop_iters_to_check + 1:
+                while len(recent) > stop_iters_to_check:
                     recent.popleft()
                 if (
                     reason is None
-                    and len(recent) > stop_iters_to_check
+                    and t + 1 > stop_iters_to_check
+                    and len(recent) == stop_iters_to_check
                     and self._may_converge()
                     and abs(recent[0] - recent[-1]) < stop_criterion
                 ):
@@ -691,16 +738,22 @@ class OptimizedSynthesis(abc.ABC):
 
         """
         n = self._n_iterations
+        requested = iteration
         if iteration is None:
             iteration = n
         if iteration < 0:
             iteration = n + 1 + iteration
         if not 0 <= iteration <= n:
-            raise IndexError(f"iteration must be in [-{n + 1}, {n}], got {iteration}")
+            raise IndexError(
+                f"iteration {requested} is out of bounds with {n} iterations of "
+                f"synthesis run: use -{n + 1} to {n}"
+            )
         plural = {"loss": "losses", "penalty": "penalties"}
-        names = list(self._history) or list(self._current_values or {})
+        names = list(self._history) or list(self._current() or {})
         info: dict[str, Any] = {}
         for name in names:
+            if name in self._unreported_terms:
+                continue
             series = self._stacked(name)
             key = plural.get(name, name)
             info[key] = series[iteration] if iteration < len(series) else None
@@ -709,9 +762,11 @@ class OptimizedSynthesis(abc.ABC):
             saved = self.saved_iterations()
             index = _select_saved(saved, iteration, iteration_selection)
             if saved[index] != iteration:
+                name = f"saved_{self._synthesized_name}"
                 warnings.warn(
-                    f"Requested iteration {iteration} was not stored; using "
-                    f"iteration {saved[index]}",
+                    f"iteration {iteration} was not stored, so {name} is the one of "
+                    f"iteration {saved[index]}: the loss iteration and iteration for "
+                    f"{name} are not the same",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -748,7 +803,7 @@ class OptimizedSynthesis(abc.ABC):
                         state[key] = value.to(*args, **kwargs)
         self._saved = [s.to(*args, **kwargs).cpu() for s in self._saved]
 
-    def _state(self) -> dict[str, Any]:
+    def _method_state(self) -> dict[str, Any]:
         return {
             "n_iterations": self._n_iterations,
             "store_progress": self._store_progress,
@@ -765,9 +820,6 @@ class OptimizedSynthesis(abc.ABC):
             "scheduler_state": self._scheduler.state_dict()
             if self._scheduler
             else None,
-            "targets": {k: v.detach() for k, v in self._target_tensors.items()},
-            "probes": self._probe_values(),
-            "settings": self._checked_settings(),
             "extra": self._extra_state(),
         }
 
@@ -783,74 +835,7 @@ class OptimizedSynthesis(abc.ABC):
             Nested dicts and lists of tensors, numbers and strings only.
 
         """
-        return {
-            "format": SAVE_FORMAT,
-            "class": type(self).__name__,
-            "torch_version": str(torch.__version__),
-            "state": self._state(),
-        }
-
-    def save(self, file_path: str | Path) -> None:
-        """Save the synthesis state (not the model) to a ``.pt`` file.
-
-        The file holds only tensors and plain values: it loads with
-        ``torch.load(..., weights_only=True)``, so loading never executes code.
-
-        Parameters
-        ----------
-        file_path
-            Where to write.
-
-        """
-        torch.save(self.state_dict(), file_path)
-
-    def load(
-        self,
-        file_path: str | Path,
-        map_location: str | torch.device | None = None,
-        raise_on_checks: bool = True,
-        tensor_equality_atol: float = 1e-8,
-        tensor_equality_rtol: float = 1e-5,
-    ) -> None:
-        """Load a saved synthesis into this (identically initialized) object.
-
-        The object must have been constructed with the same image, model (checked
-        through its representation), loss and penalty as the saved one.
-
-        Parameters
-        ----------
-        file_path
-            The file written by :meth:`save`.
-        map_location
-            Passed to :func:`torch.load`, e.g. ``"cpu"`` for a file saved on a GPU.
-        raise_on_checks
-            Raise ValueError when a check fails; with ``False``, warn instead (dtype
-            and device mismatches always raise).
-        tensor_equality_atol, tensor_equality_rtol
-            Tolerances of the equality checks.
-
-        Raises
-        ------
-        SynthesisLoadError
-            If the file is not a saved synthesis of this class, or a check fails.
-
-        """
-        try:
-            payload = torch.load(
-                file_path, map_location=map_location, weights_only=True
-            )
-        except Exception as error:
-            raise SynthesisLoadError(
-                f"cannot read saved synthesis {file_path}: {type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}"
-            ) from error
-        self.load_state_dict(
-            payload,
-            raise_on_checks,
-            tensor_equality_atol,
-            tensor_equality_rtol,
-            source=str(file_path),
-        )
+        return self._payload()
 
     def load_state_dict(
         self,
@@ -877,41 +862,15 @@ class OptimizedSynthesis(abc.ABC):
             If the state is not that of this class, or a check fails.
 
         """
-        if not isinstance(payload, dict) or payload.get("format") != SAVE_FORMAT:
-            raise SynthesisLoadError(f"{source} is not a saved pipeline synthesis")
-        if payload["class"] != type(self).__name__:
-            raise SynthesisLoadError(
-                f"{source} holds a {payload['class']}, not a {type(self).__name__}"
-            )
-        if self._n_iterations > 0 or self._optimizer is not None:
-            raise SynthesisLoadError(
-                "load() must be called on a freshly created object"
-            )
-        state = payload["state"]
-        current = {k: v.detach() for k, v in self._target_tensors.items()}
-        checks = [*((k, state["targets"][k], v) for k, v in current.items())]
-        checks += [(k, state["probes"][k], v) for k, v in self._probe_values().items()]
-        for name, saved, mine in checks:
-            problem = _tensor_mismatch(
-                saved, mine, tensor_equality_atol, tensor_equality_rtol
-            )
-            if problem is None:
-                continue
-            message = f"Saved and initialized attribute {name} have different {problem}"
-            if raise_on_checks or problem in ("dtype", "device"):
-                raise SynthesisLoadError(message)
-            warnings.warn(message, UserWarning, stacklevel=2)
-        for name, mine in self._checked_settings().items():
-            if state["settings"].get(name) != mine:
-                message = (
-                    f"Saved and initialized attribute {name} have different values"
-                )
-                if raise_on_checks:
-                    raise SynthesisLoadError(message)
-                warnings.warn(message, UserWarning, stacklevel=2)
-        self._restore(state)
+        self._apply_payload(
+            payload,
+            source=source,
+            raise_on_checks=raise_on_checks,
+            atol=tensor_equality_atol,
+            rtol=tensor_equality_rtol,
+        )
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore_method_state(self, state: dict[str, Any]) -> None:
         self._n_iterations = state["n_iterations"]
         self._store_progress = state["store_progress"]
         self._optimized = state["optimized"].clone().requires_grad_(True)
@@ -928,28 +887,18 @@ class OptimizedSynthesis(abc.ABC):
         self._pending_scheduler_state = state["scheduler_state"]
         self._load_extra_state(state["extra"])
         self._loaded = True
-        default_optimizer = _class_path(torch.optim.Adam)
-        if self._optimizer_spec[0] != default_optimizer or self._scheduler_spec:
+        needed = []
+        if self._optimizer_spec[0] != _class_path(torch.optim.Adam):
+            needed.append(f"optimizer={self._optimizer_spec[0]}")
+        if self._scheduler_spec:
+            needed.append(f"scheduler={self._scheduler_spec[0]}")
+        if needed:
             warnings.warn(
-                "call setup() with the optimizer and scheduler classes before "
-                "synthesize() to restore their state",
+                f"You will need to call setup({', '.join(needed)}) (the classes) "
+                "before synthesize(): the saved state is restored into them",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-
-
-def _tensor_mismatch(
-    saved: Tensor, mine: Tensor, atol: float, rtol: float
-) -> str | None:
-    if saved.dtype != mine.dtype:
-        return "dtype"
-    if saved.device != mine.device:
-        return "device"
-    if saved.shape != mine.shape:
-        return "shape"
-    if not torch.allclose(saved, mine, atol=atol, rtol=rtol, equal_nan=True):
-        return "values"
-    return None
 
 
 def _select_saved(saved: list[int], iteration: int, selection: str) -> int:

@@ -8,9 +8,8 @@ the bottom ones those it barely sees.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -19,11 +18,16 @@ from torch import Tensor
 from ..errors import PipelineError
 from ..validate import validate_input, validate_model
 from .autodiff import FisherOperator, jacobian
-from .base import SynthesisLoadError, _tensor_mismatch
+from .common import (
+    CallableChecks,
+    Synthesis,
+    SynthesisLoadError,
+    move_model,
+    tensor_mismatch,
+)
 
 __all__ = ["EXACT_MAX_PIXELS", "Eigendistortion", "PowerRecord"]
 
-SAVE_FORMAT = "pipeline.eigendistortion/1"
 PROGRESS_FORMAT = "pipeline.eigendistortion-progress/1"
 # the exact method builds J (m x n) and F (n x n): refuse images larger than this
 EXACT_MAX_PIXELS = 4096
@@ -58,13 +62,14 @@ def _orthonormalize(vectors: Tensor) -> Tensor:
     return q.T
 
 
-class Eigendistortion:
+class Eigendistortion(Synthesis):
     r"""Eigendistortions of a model's Fisher information matrix at an image.
 
     Parameters
     ----------
     image
-        The image, (1, channel, height, width).
+        The image, (1, channel, height, width) (other shapes work with most models,
+        with a warning; the first dimension must then be 1 or the image 1-D).
     model
         Differentiable model (see :func:`pipeline.validate.validate_model`).
 
@@ -80,6 +85,8 @@ class Eigendistortion:
     torch.Size([256, 1, 16, 16])
 
     """
+
+    _repr_attributes = ("image", "model")
 
     def __init__(self, image: Tensor, model: torch.nn.Module) -> None:
         validate_input(image, no_batch=True)
@@ -200,10 +207,9 @@ class Eigendistortion:
 
         """
         n = self._image.numel()
-        if method not in ("exact", "power", "randomized_svd"):
-            raise ValueError(
-                f"method must be exact, power or randomized_svd, got {method!r}"
-            )
+        methods = ["exact", "power", "randomized_svd"]
+        if method not in methods:
+            raise ValueError(f"method must be in {methods}, got {method!r}")
         if not 1 <= k <= n:
             raise ValueError(
                 f"k must be between 1 and the number of pixels {n}, got {k}"
@@ -222,7 +228,8 @@ class Eigendistortion:
         else:
             values, vectors, index = self._randomized_svd(k, p, q)
         self._eigenvalues = values.detach()
-        self._eigendistortions = vectors.detach().reshape(-1, *self._image.shape[1:])
+        shape = self._image.shape[1:] if self._image.ndim > 1 else self._image.shape
+        self._eigendistortions = vectors.detach().reshape(-1, *shape)
         self._eigenindex = index
 
     def _exact(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -388,7 +395,7 @@ class Eigendistortion:
         """
         if not isinstance(payload, dict) or payload.get("format") != PROGRESS_FORMAT:
             raise SynthesisLoadError(f"{source} is not an eigendistortion's progress")
-        if _tensor_mismatch(payload["image"], self._image, 0, 0) is not None:
+        if tensor_mismatch(payload["image"], self._image, 0, 0) is not None:
             raise SynthesisLoadError(f"{source} is the progress of another image")
         self._n_iterations = payload["n_iterations"]
         self._progress = dict(payload["progress"])
@@ -402,78 +409,38 @@ class Eigendistortion:
         *args, **kwargs
             As :meth:`torch.Tensor.to`.
 
+        Warns
+        -----
+        UserWarning
+            If the model has no ``to`` method (a plain callable): it is left as is.
+
         """
-        self._model.to(*args, **kwargs)
+        move_model(self._model, *args, **kwargs)
         self._image = self._image.to(*args, **kwargs)
         self._eigendistortions = self._eigendistortions.to(*args, **kwargs)
         self._eigenvalues = self._eigenvalues.to(*args, **kwargs)
         if self._jacobian is not None:
             self._jacobian = self._jacobian.to(*args, **kwargs)
 
-    def save(self, file_path: str | Path) -> None:
-        """Save the results (not the model) to a ``.pt`` file of tensors only.
+    def _is_fresh(self) -> bool:
+        return self._eigendistortions.numel() == 0 and not self._progress
 
-        Parameters
-        ----------
-        file_path
-            Where to write.
+    def _checked_attributes(self) -> dict[str, Any]:
+        return {"image": self._image}
 
-        """
-        torch.save(
-            {
-                "format": SAVE_FORMAT,
-                "image": self._image,
-                "representation": self._model(self._image).detach(),
-                "eigendistortions": self._eigendistortions,
-                "eigenvalues": self._eigenvalues,
-                "eigenindex": self._eigenindex,
-                "jacobian": self._jacobian,
-            },
-            file_path,
-        )
+    def _checked_callables(self, values: Mapping[str, Any]) -> CallableChecks:
+        return {"model": (self._model, (values["image"],))}
 
-    def load(
-        self, file_path: str | Path, map_location: str | torch.device | None = None
-    ) -> None:
-        """Load saved results into this object, made with the same image and model.
-
-        Parameters
-        ----------
-        file_path
-            The file written by :meth:`save`.
-        map_location
-            Passed to :func:`torch.load`.
-
-        Raises
-        ------
-        SynthesisLoadError
-            If the file is unreadable or not a saved eigendistortion, or was made with
-            another image or model.
-
-        """
-        try:
-            payload = torch.load(
-                file_path, map_location=map_location, weights_only=True
-            )
-        except Exception as error:  # torch raises many types for unreadable files
-            raise SynthesisLoadError(
-                f"cannot read saved eigendistortion {file_path}: {error}"
-            ) from error
-        if not isinstance(payload, dict) or payload.get("format") != SAVE_FORMAT:
-            raise SynthesisLoadError(
-                f"{file_path} is not a saved pipeline eigendistortion"
-            )
-        current = {
-            "image": self._image,
-            "representation": self._model(self._image).detach(),
+    def _method_state(self) -> dict[str, Any]:
+        return {
+            "eigendistortions": self._eigendistortions,
+            "eigenvalues": self._eigenvalues,
+            "eigenindex": self._eigenindex,
+            "jacobian": self._jacobian,
         }
-        for name, mine in current.items():
-            problem = _tensor_mismatch(payload[name], mine, 1e-8, 1e-5)
-            if problem is not None:
-                raise SynthesisLoadError(
-                    f"Saved and initialized attribute {name} have different {problem}"
-                )
-        self._eigendistortions = payload["eigendistortions"]
-        self._eigenvalues = payload["eigenvalues"]
-        self._eigenindex = payload["eigenindex"]
-        self._jacobian = payload["jacobian"]
+
+    def _restore_method_state(self, state: dict[str, Any]) -> None:
+        self._eigendistortions = state["eigendistortions"]
+        self._eigenvalues = state["eigenvalues"]
+        self._eigenindex = state["eigenindex"]
+        self._jacobian = state["jacobian"]

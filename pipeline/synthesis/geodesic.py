@@ -7,7 +7,7 @@ steps, which a constant-speed shortest path minimizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import torch
@@ -16,6 +16,7 @@ from torch import Tensor
 from .. import regularize as _regularize
 from ..validate import validate_input, validate_model
 from .base import OptimizedSynthesis
+from .common import CallableChecks, move_model
 
 __all__ = [
     "Geodesic",
@@ -135,6 +136,15 @@ class Geodesic(OptimizedSynthesis):
     """
 
     _synthesized_name = "geodesic"
+    _repr_attributes = (
+        "image_a",
+        "image_b",
+        "model",
+        "n_steps",
+        "initial_sequence",
+        "penalty_function",
+        "penalty_lambda",
+    )
     _default_lr = 0.001
 
     def __init__(
@@ -198,18 +208,27 @@ class Geodesic(OptimizedSynthesis):
             ]
         return self._pixelfade[1:-1]
 
-    @property
-    def _target_tensors(self) -> dict[str, Tensor]:
-        return {"image_a": self._image_a, "image_b": self._image_b}
+    def _checked_attributes(self) -> dict[str, Any]:
+        return {
+            "image_a": self._image_a,
+            "image_b": self._image_b,
+            "n_steps": self._n_steps,
+            "penalty_lambda": self._penalty_lambda,
+        }
 
-    def _probe_values(self) -> dict[str, Tensor]:
-        probes = super()._probe_values()
-        with torch.no_grad():
-            probes["model"] = self._model(self._pixelfade).detach()
-        return probes
+    def _checked_callables(self, values: Mapping[str, Any]) -> CallableChecks:
+        fade = make_straight_line(
+            values["image_a"], values["image_b"], values["n_steps"]
+        )
+        return {
+            "penalty_function": self._penalty_check(fade[1:-1]),
+            "model": (self._model, (fade,)),
+        }
 
-    def _checked_settings(self) -> dict[str, Any]:
-        return {**super()._checked_settings(), "n_steps": self._n_steps}
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._pixelfade = make_straight_line(
+            self._image_a, self._image_b, self._n_steps
+        )
 
     def _tensor_attributes(self) -> list[str]:
         return ["_image_a", "_image_b", "_pixelfade"]
@@ -223,7 +242,7 @@ class Geodesic(OptimizedSynthesis):
             As :meth:`torch.Tensor.to`.
 
         """
-        self._model.to(*args, **kwargs)
+        move_model(self._model, *args, **kwargs)
         super().to(*args, **kwargs)
 
     def calculate_jerkiness(self, geodesic: Tensor | None = None) -> Tensor:
@@ -282,6 +301,11 @@ class Geodesic(OptimizedSynthesis):
     def n_steps(self) -> int:
         """Number of transitions between the anchors."""
         return self._n_steps
+
+    @property
+    def initial_sequence(self) -> str:
+        """Where synthesis starts: ``"straight"`` (pixel fade) or ``"bridge"``."""
+        return self._initial_sequence
 
     @property
     def pixelfade(self) -> Tensor:

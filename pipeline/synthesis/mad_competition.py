@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import torch
@@ -12,7 +12,8 @@ from torch import Tensor
 
 from .. import regularize as _regularize
 from ..validate import validate_input
-from .base import OptimizedSynthesis
+from .base import OptimizedSynthesis, check_start
+from .common import CallableChecks
 
 __all__ = ["MADCompetition"]
 
@@ -22,8 +23,9 @@ Metric = Callable[[Tensor, Tensor], Tensor]
 def _scalar(value: Tensor, name: str) -> Tensor:
     if value.numel() != 1:
         raise ValueError(
-            f"{name} must return a single number per image pair, got shape "
-            f"{tuple(value.shape)}"
+            f"{name} should return a scalar value but output had shape "
+            f"{tuple(value.shape)}: a MAD metric returns a single number for the pair "
+            "of images (batches included), e.g. reduce with .mean()"
         )
     return value.reshape(())
 
@@ -60,7 +62,9 @@ class MADCompetition(OptimizedSynthesis):
     Parameters
     ----------
     image
-        The reference image, (1, channel, height, width).
+        The reference image, (batch, channel, height, width) (other shapes work
+        with metrics that accept them, with a warning). A batch is one stimulus (a
+        video, say): the metrics return one number for the whole batch.
     optimized_metric
         Metric to minimize or maximize: takes two images, returns one number, 0 if
         and only if the images are identical.
@@ -92,6 +96,15 @@ class MADCompetition(OptimizedSynthesis):
     """
 
     _synthesized_name = "mad_image"
+    _repr_attributes = (
+        "image",
+        "optimized_metric",
+        "reference_metric",
+        "minmax",
+        "metric_tradeoff_lambda",
+        "penalty_function",
+        "penalty_lambda",
+    )
 
     def __init__(
         self,
@@ -104,7 +117,7 @@ class MADCompetition(OptimizedSynthesis):
         penalty_lambda: float = 0.1,
     ) -> None:
         super().__init__(penalty_function, penalty_lambda)
-        validate_input(image, no_batch=True)
+        validate_input(image)
         if minmax not in ("min", "max"):
             raise ValueError(f"minmax must be 'min' or 'max', got {minmax!r}")
         _validate_metric(optimized_metric, image, "optimized_metric")
@@ -121,7 +134,7 @@ class MADCompetition(OptimizedSynthesis):
                 UserWarning,
                 stacklevel=2,
             )
-        self._metric_tradeoff_lambda = float(metric_tradeoff_lambda)
+        self._metric_tradeoff_lambda = metric_tradeoff_lambda
         self._initial_image = torch.tensor([])
         self._reference_target = torch.tensor([])
 
@@ -159,7 +172,7 @@ class MADCompetition(OptimizedSynthesis):
     def _initial_tensor(self, initial: Tensor | float | None) -> Tensor:
         noise = 0.1 if initial is None else initial
         if isinstance(noise, Tensor):  # a given initial image (one start for a set)
-            validate_input(noise)
+            check_start(noise, "initial image")
             if noise.shape != self._image.shape:
                 raise ValueError(
                     f"initial image shape {tuple(noise.shape)} must equal the image "
@@ -211,23 +224,21 @@ class MADCompetition(OptimizedSynthesis):
             initial_noise, optimizer, optimizer_kwargs, scheduler, scheduler_kwargs
         )
 
-    @property
-    def _target_tensors(self) -> dict[str, Tensor]:
-        return {"image": self._image}
-
-    def _probe_values(self) -> dict[str, Tensor]:
-        probes = super()._probe_values()
-        probe = self._image * 0.5 + 0.25
-        with torch.no_grad():
-            probes["optimized_metric"] = self._optimized_metric(self._image, probe)
-            probes["reference_metric"] = self._reference_metric(self._image, probe)
-        return probes
-
-    def _checked_settings(self) -> dict[str, Any]:
+    def _checked_attributes(self) -> dict[str, Any]:
         return {
-            **super()._checked_settings(),
-            "minmax": self._minmax,
+            "image": self._image,
             "metric_tradeoff_lambda": self._metric_tradeoff_lambda,
+            "penalty_lambda": self._penalty_lambda,
+            "minmax": self._minmax,
+        }
+
+    def _checked_callables(self, values: Mapping[str, Any]) -> CallableChecks:
+        image = values["image"]
+        pair = (image, image * 0.5 + 0.25)
+        return {
+            "optimized_metric": (self._optimized_metric, pair),
+            "reference_metric": (self._reference_metric, pair),
+            "penalty_function": self._penalty_check(image),
         }
 
     def _extra_state(self) -> dict[str, Any]:
@@ -242,6 +253,20 @@ class MADCompetition(OptimizedSynthesis):
 
     def _tensor_attributes(self) -> list[str]:
         return ["_image", "_initial_image", "_reference_target"]
+
+    def to(self, *args: Any, **kwargs: Any) -> None:
+        """Move and/or cast the images and the metrics that are modules, in place.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As :meth:`torch.Tensor.to` (device, dtype or tensor).
+
+        """
+        for metric in (self._optimized_metric, self._reference_metric):
+            if isinstance(metric, torch.nn.Module):
+                metric.to(*args, **kwargs)
+        super().to(*args, **kwargs)
 
     def objective_function(
         self, mad_image: Tensor | None = None, image: Tensor | None = None

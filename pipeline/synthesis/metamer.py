@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -11,7 +12,8 @@ from torch import Tensor
 from .. import loss as _loss
 from .. import regularize as _regularize
 from ..validate import validate_input, validate_model
-from .base import OptimizedSynthesis
+from .base import OptimizedSynthesis, check_start
+from .common import CallableChecks, move_model
 
 __all__ = ["Metamer"]
 
@@ -27,8 +29,9 @@ class Metamer(OptimizedSynthesis):
     Parameters
     ----------
     image
-        The target image, (batch, channel, height, width). Each image of a batch gets
-        its own metamer; they are optimized together.
+        The target image, (batch, channel, height, width) (other shapes work with
+        most models, with a warning). Each image of a batch gets its own metamer;
+        they are optimized together.
     model
         A visual model (see :func:`pipeline.validate.validate_model`).
     loss_function
@@ -52,6 +55,13 @@ class Metamer(OptimizedSynthesis):
     """
 
     _synthesized_name = "metamer"
+    _repr_attributes = (
+        "image",
+        "model",
+        "loss_function",
+        "penalty_function",
+        "penalty_lambda",
+    )
 
     def __init__(
         self,
@@ -85,28 +95,34 @@ class Metamer(OptimizedSynthesis):
     def _initial_tensor(self, initial: Tensor | None) -> Tensor:
         if initial is None:
             return torch.rand_like(self._image)
-        validate_input(initial)
+        check_start(initial, "initial_image")
         if initial.shape != self._image.shape:
-            raise ValueError(
-                f"initial_image shape {tuple(initial.shape)} must equal the image "
-                f"shape {tuple(self._image.shape)}"
+            warnings.warn(
+                f"initial_image and image are different sizes ({tuple(initial.shape)} "
+                f"and {tuple(self._image.shape)}): the metamer takes the initial "
+                "image's size, so the model's representations of the two must still "
+                "be comparable by the loss function",
+                UserWarning,
+                stacklevel=4,
             )
         return initial.to(self._image)
 
-    @property
-    def _target_tensors(self) -> dict[str, Tensor]:
-        return {
-            "image": self._image,
-            "target_representation": self._target_representation,
-        }
+    def _checked_attributes(self) -> dict[str, Any]:
+        return {"image": self._image, "penalty_lambda": self._penalty_lambda}
 
-    def _probe_values(self) -> dict[str, Tensor]:
-        probes = super()._probe_values()
-        target = self._target_representation
-        probes["loss_function"] = self._loss_function(
-            target, target * 0.5 + 0.1
-        ).detach()
-        return probes
+    def _restored_tensors(self) -> dict[str, Tensor]:
+        return {"target_representation": self._target_representation}
+
+    def _checked_callables(self, values: Mapping[str, Any]) -> CallableChecks:
+        representation = values["target_representation"]
+        return {
+            "loss_function": (
+                self._loss_function,
+                (representation, representation * 0.5 + 0.1),
+            ),
+            "penalty_function": self._penalty_check(values["image"]),
+            "model": (self._model, (values["image"],)),
+        }
 
     def _tensor_attributes(self) -> list[str]:
         return ["_image", "_target_representation"]
@@ -119,8 +135,13 @@ class Metamer(OptimizedSynthesis):
         *args, **kwargs
             As :meth:`torch.Tensor.to` (device, dtype or tensor).
 
+        Warns
+        -----
+        UserWarning
+            If the model has no ``to`` method (a plain callable): it is left as is.
+
         """
-        self._model.to(*args, **kwargs)
+        move_model(self._model, *args, **kwargs)
         super().to(*args, **kwargs)
 
     def objective_function(

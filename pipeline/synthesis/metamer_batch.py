@@ -60,6 +60,16 @@ class MetamerBatch(Metamer):
     _monitored_term = "objective"
     _norm_dims = (1, 2, 3)
 
+    def __init__(
+        self, image: Tensor, model: torch.nn.Module, *args: Any, **kwargs: Any
+    ) -> None:
+        if image.ndim != 4:
+            raise ValueError(
+                "MetamerBatch needs 4-D images (batch, channel, height, width), got "
+                f"shape {tuple(image.shape)}"
+            )
+        super().__init__(image, model, *args, **kwargs)
+
     def _objective_terms(self, x: Tensor, **analyze_kwargs: Any) -> dict[str, Tensor]:
         representation = self._model(x, **analyze_kwargs)
         target = self._target_representation

@@ -86,6 +86,8 @@ class MetamerCTF(Metamer):
     """
 
     _minimized_term = "scale_loss"
+    _unreported_terms = ("scale", "scale_loss")
+    _repr_attributes = (*Metamer._repr_attributes, "coarse_to_fine")
 
     def __init__(
         self,
@@ -241,11 +243,15 @@ class MetamerCTF(Metamer):
         return None
 
     def _may_converge(self) -> bool:
-        """Stop on convergence only after all scales ran for a while together."""
+        """Stop on convergence only after all scales ran for a while together.
+
+        That is, once the iteration just run comes more than ``ctf_iters_to_check``
+        iterations after the first one at ``"all"``.
+        """
         if self._scales[0] != ALL_SCALES:
             return False
         started = self._scales_timing[ALL_SCALES][0]
-        return self._n_iterations - started > self._ctf_iters_to_check
+        return self._n_iterations - 1 - started > self._ctf_iters_to_check
 
     def _progress_postfix(self) -> dict[str, str]:
         scale_loss = self._last_scale_loss.item()
@@ -311,8 +317,8 @@ class MetamerCTF(Metamer):
             max_iter, store_progress, stop_criterion, stop_iters_to_check, **kwargs
         )
 
-    def _checked_settings(self) -> dict[str, Any]:
-        return {**super()._checked_settings(), "coarse_to_fine": self._coarse_to_fine}
+    def _checked_attributes(self) -> dict[str, Any]:
+        return {**super()._checked_attributes(), "coarse_to_fine": self._coarse_to_fine}
 
     def _extra_state(self) -> dict[str, Any]:
         return {
@@ -329,6 +335,7 @@ class MetamerCTF(Metamer):
         self._scales_finished = list(state["scales_finished"])
         self._recent_scale_losses = collections.deque(state["recent_scale_losses"])
         self._initial_lr = state["initial_lr"]
+        self._target_parts.clear()  # recomputed from the loaded image
 
     def to(self, *args: Any, **kwargs: Any) -> None:
         """Move and/or cast the metamer, its images and the model, in place.
@@ -363,9 +370,13 @@ class MetamerCTF(Metamer):
         return tuple(self._scales)
 
     @property
-    def scales_loss(self) -> Tensor:
-        """Scale-specific loss at each iteration (what the optimizer minimized)."""
-        return self._stacked("scale_loss")
+    def scales_loss(self) -> tuple[float, ...]:
+        """Scale-specific loss of each iteration run (what the optimizer minimized).
+
+        One entry per iteration; that of the current image is
+        ``current_values["scale_loss"]``.
+        """
+        return tuple(v.item() for v in self._history.get("scale_loss", []))
 
     @property
     def scales_timing(self) -> dict:
