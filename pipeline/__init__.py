@@ -33,6 +33,7 @@ _LAZY_SUBMODULES = (
     "metric",
     "models",
     "plot",
+    "process",
     "regularize",
     "store",
     "synthesis",

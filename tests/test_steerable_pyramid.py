@@ -148,7 +148,9 @@ def test_scales_subset():
     assert list(pyr(x, scales=[1])) == [1]
     with pytest.raises(ValueError, match=r"scales must contain ints in \[0, 3\]"):
         pyr(x, scales=[4])
-    with pytest.raises(ValueError, match=r"scales \[3, 1, 'residual_highpass'\] not in"):
+    with pytest.raises(
+        ValueError, match=r"scales \[3, 1, 'residual_highpass'\] not in"
+    ):
         pyr.recon_pyr(subset)
 
 
@@ -333,7 +335,8 @@ def test_input_errors():
     with pytest.raises(ValueError, match=r"4-D tensor .*\(32, 32\)"):
         pyr(torch.rand(32, 32))
     with pytest.raises(
-        ValueError, match=r"Input tensor height/width \(32, 48\) does not match .*\(32, 32\)"
+        ValueError,
+        match=r"Input tensor height/width \(32, 48\) does not match .*\(32, 32\)",
     ):
         pyr(torch.rand(1, 1, 32, 48))
     with pytest.raises(TypeError, match="floating-point"):

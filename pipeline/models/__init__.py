@@ -21,7 +21,7 @@ from .frontend import (
     LuminanceGainControl,
     OnOff,
 )
-from .naive import CenterSurround, Gaussian, Identity
+from .naive import CenterSurround, Gaussian, Identity, Linear
 from .portilla_simoncelli import PortillaSimoncelli
 from .steerable_pyramid import SteerablePyramidFreq
 
@@ -29,6 +29,7 @@ __all__ = [
     "CenterSurround",
     "Gaussian",
     "Identity",
+    "Linear",
     "LinearNonlinear",
     "LuminanceContrastGainControl",
     "LuminanceGainControl",

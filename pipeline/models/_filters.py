@@ -157,8 +157,8 @@ def as_positive_tensor(
 
     """
     if isinstance(value, Tensor):
-        tensor = value if value.is_floating_point() else value.to(
-            torch.get_default_dtype()
+        tensor = (
+            value if value.is_floating_point() else value.to(torch.get_default_dtype())
         )
     else:
         try:
@@ -220,9 +220,7 @@ def as_out_channels(out_channels: int | None, default: int) -> int:
     if out_channels is None:
         return default
     if out_channels < 1 or not _is_int(out_channels):
-        raise ValueError(
-            f"out_channels must be positive integer, got {out_channels!r}"
-        )
+        raise ValueError(f"out_channels must be positive integer, got {out_channels!r}")
     return int(out_channels)
 
 

@@ -328,7 +328,7 @@ def _as_on_center(on_center: bool | Sequence[bool]) -> list[bool] | None:
 
 
 def _length(value: object) -> int:
-    """Number of values in a number, sequence or tensor (1 for a scalar)."""
+    """Count the values of a number, sequence or tensor (1 for a scalar)."""
     if isinstance(value, Tensor):
         return value.numel()
     if isinstance(value, Sequence) and not isinstance(value, str):
@@ -339,7 +339,7 @@ def _length(value: object) -> int:
 def _center_surround_channels(
     out_channels: int | None, flags: list[bool] | None, n_center: int, n_surround: int
 ) -> tuple[int, str]:
-    """Number of channels of a `CenterSurround` and what fixed it (for messages).
+    """Resolve the number of channels of a `CenterSurround` and what fixed it.
 
     ``out_channels`` wins, then the length of a list ``on_center``, then that of
     a non-scalar ``center_std``, then of ``surround_std``; default 1.

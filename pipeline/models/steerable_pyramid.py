@@ -259,6 +259,7 @@ def _harmonic_components(
     -------
     components
         Shape ``(order + 1, len(angles))``.
+
     """
     rows = []
     for h in range(order % 2, order + 1, 2):
@@ -276,12 +277,15 @@ def _steering_weights(order: int, angles: np.ndarray, even_phase: bool) -> Tenso
     -------
     weights
         Float64 tensor of shape ``(order + 1, len(angles))``.
+
     """
     n = order + 1
     filters = _harmonic_components(
         order, np.pi * np.arange(n) / n, 0.0 if even_phase else np.pi / 2
     )
-    return torch.from_numpy(np.linalg.solve(filters, _harmonic_components(order, angles)))
+    return torch.from_numpy(
+        np.linalg.solve(filters, _harmonic_components(order, angles))
+    )
 
 
 class SteerablePyramidFreq(nn.Module):
