@@ -715,6 +715,7 @@ def test_display_filters(cls):
 def test_package_exports():
     assert set(models.__all__) == {
         "CenterSurround",
+        "DeepNetFeatures",
         "Gaussian",
         "Identity",
         "Linear",

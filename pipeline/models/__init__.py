@@ -15,6 +15,7 @@ torch.Size([1, 2, 64, 64])
 
 """
 
+from .feature_extractor import DeepNetFeatures
 from .frontend import (
     LinearNonlinear,
     LuminanceContrastGainControl,
@@ -27,6 +28,7 @@ from .steerable_pyramid import SteerablePyramidFreq
 
 __all__ = [
     "CenterSurround",
+    "DeepNetFeatures",
     "Gaussian",
     "Identity",
     "Linear",
