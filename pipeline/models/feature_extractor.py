@@ -209,7 +209,9 @@ class DeepNetFeatures(nn.Module):
         )
         return torch.cat([v.flatten(1) for v in representation_dict.values()], dim=1)
 
-    def convert_to_dict(self, representation_tensor: Tensor) -> OrderedDict[str, Tensor]:
+    def convert_to_dict(
+        self, representation_tensor: Tensor
+    ) -> OrderedDict[str, Tensor]:
         """Split a flattened representation back into the layers' activations.
 
         Parameters
