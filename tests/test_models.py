@@ -731,3 +731,14 @@ def test_package_exports():
 def test_softplus_default():
     model = models.LinearNonlinear(5)
     assert model.activation is F.softplus
+
+
+def test_circular_gaussian2d_and_linear_match_reference():
+    plenoptic = pytest.importorskip("plenoptic")
+    for args in [((7, 5), 1.5), (9, [1.0, 2.0, 3.0]), (31, 2.0, 4)]:
+        torch.testing.assert_close(
+            circular_gaussian2d(*args), plenoptic.process.circular_gaussian2d(*args)
+        )
+    ours, ref = models.Linear((5, 5)), plenoptic.models.Linear((5, 5))
+    # the low-pass start filter is the same; see DEVIATIONS.md for the band-pass
+    torch.testing.assert_close(ours.conv.weight[:1], ref.conv.weight[:1])

@@ -202,3 +202,26 @@ def test_center_crop():
         process.center_crop(x, 7)
     with pytest.raises(ValueError, match="must be positive"):
         process.center_crop(x, 0)
+
+
+# ----------------------------------------------------------------------------------
+# the reference library (skipped where it is not installed)
+@pytest.mark.parametrize("scale_filter", [False, True])
+def test_laplacian_pyramid_matches_reference(scale_filter):
+    plenoptic = pytest.importorskip("plenoptic")
+    x = image((1, 2, 53, 34), dtype=torch.float64)
+    ours = process.LaplacianPyramid(4, scale_filter=scale_filter)(x)
+    ref = plenoptic.process.LaplacianPyramid(4, scale_filter=scale_filter)(x)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_local_gain_control_matches_reference():
+    plenoptic = pytest.importorskip("plenoptic")
+    x = torch.randn(2, 1, 3, 31, 24, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(
+        process.local_gain_control(x),
+        plenoptic.process.local_gain_control(x),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)

@@ -509,3 +509,36 @@ def test_matches_reference(config, dtype, monkeypatch):
         a = ours.recon_pyr(got, levels=levels, bands=bands)
         b = ref.recon_pyr(expected, levels=levels, bands=bands)
         assert float((a - b).abs().max()) < 3e-5 * float(x.abs().max())
+
+
+@pytest.mark.parametrize("shape", [(63, 64), (65, 65), (64, 63)])
+@pytest.mark.parametrize("is_complex", [False, True])
+def test_odd_sides_match_reference(shape, is_complex, monkeypatch):
+    plenoptic = pytest.importorskip("plenoptic")
+    config = (shape, 3, 2, is_complex, True, False)
+    with pytest.warns(UserWarning, match="Reconstruction will not be perfect"):
+        ref = reference_pyramid(plenoptic, config, torch.float64, monkeypatch)
+    ours = SPyr(shape, height=3, order=2, is_complex=is_complex).to(torch.float64)
+    x = image(shape, dtype=torch.float64)
+    expected, got = ref(x), ours(x)
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        assert got[key].shape == value.shape
+        assert max_rel(got[key], value) < 1e-7, key
+    # theirs does not reconstruct odd sizes, ours does
+    assert max_rel(ref.recon_pyr(expected), x) > 1e-4
+    assert max_rel(ours.recon_pyr(got), x) < 1e-12
+
+
+@pytest.mark.parametrize("even_phase", [True, False])
+def test_steer_coeffs_match_reference(even_phase):
+    plenoptic = pytest.importorskip("plenoptic")
+    ref = plenoptic.process.SteerablePyramidFreq((32, 32), height=2, order=2)
+    ours = SPyr((32, 32), height=2, order=2)
+    x = image((32, 32))
+    angles = torch.linspace(0, torch.pi, 5)
+    got, got_w = ours.steer_coeffs(ours(x), angles, even_phase=even_phase)
+    expected, expected_w = ref.steer_coeffs(ref(x), angles, even_phase=even_phase)
+    for s in expected:
+        torch.testing.assert_close(got_w[s], expected_w[s])
+        torch.testing.assert_close(got[s], expected[s], rtol=1e-4, atol=1e-5)
