@@ -34,6 +34,7 @@ _LAZY_SUBMODULES = (
     "metric",
     "models",
     "plot",
+    "process",
     "regularize",
     "store",
     "synthesis",

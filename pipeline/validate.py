@@ -194,7 +194,8 @@ def validate_coarse_to_fine(
     AttributeError
         If the model has no non-empty ``scales`` list.
     TypeError
-        If its ``forward`` does not accept a ``scales`` keyword argument.
+        If its ``forward`` does not accept a ``scales`` keyword argument (a
+        ``**kwargs`` parameter counts, e.g. a subclass passing its arguments on).
     ValueError
         If selecting a subset of the scales does not shrink the output.
 
@@ -212,7 +213,11 @@ def validate_coarse_to_fine(
             "'scales' attribute listing at least two scales from coarse to fine"
         )
     forward = getattr(model, "forward", model)
-    if "scales" not in inspect.signature(forward).parameters:
+    parameters = inspect.signature(forward).parameters.values()
+    if not any(
+        p.name == "scales" or p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in parameters
+    ):
         raise TypeError(
             f"{type(model).__name__} can't do coarse-to-fine synthesis: its forward() "
             "must accept a 'scales' keyword argument"

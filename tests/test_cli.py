@@ -90,6 +90,10 @@ def test_prepare_images_builtin_and_file(tmp_path, image_store):
     pixels = xr.open_zarr(tmp_path / "ramp.zarr")["image"].values
     assert pixels.shape == (1, 1, 32, 32)
     assert pixels[0, 0, 0, 0] == 0 and pixels[0, 0, 0, -1] == pytest.approx(248 / 255)
+    # the packaged example images are built-in names too
+    out = tmp_path / "einstein.zarr"
+    assert invoke("prepare-images", "einstein", out, "--size", "16").exit_code == 0
+    assert xr.open_zarr(out)["image"].shape == (1, 1, 16, 16)
 
 
 def test_build_model_artifact_is_deterministic_and_safe(tmp_path, model):
@@ -172,7 +176,7 @@ def _corrupt(path):
 BAD_INPUTS = [
     # (args, message); {img}, {model}, {met}, {tmp} are filled in
     (["prepare-images", "{tmp}/missing.png", "{tmp}/o.zarr"], "image file not found"),
-    (["prepare-images", "einstein", "{tmp}/o.zarr"], "unknown image 'einstein'"),
+    (["prepare-images", "mandrill", "{tmp}/o.zarr"], "unknown image 'mandrill'"),
     (["prepare-images", "{tmp}/notes.txt", "{tmp}/o.zarr"], "cannot read image file"),
     (["build-model", "Nonexistent", "{tmp}/o.model"], "unknown model 'Nonexistent'"),
     (

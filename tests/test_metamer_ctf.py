@@ -260,6 +260,17 @@ def test_models_that_cannot_do_coarse_to_fine_are_refused(image, model, error, m
         MetamerCTF(image, model)
 
 
+def test_forward_with_kwargs_can_do_coarse_to_fine():
+    # a subclass passing **kwargs on to a forward that takes scales
+    class Pyramid(po.models.SteerablePyramidFreq):
+        def forward(self, *args, **kwargs):
+            coeffs = super().forward(*args, **kwargs)
+            return self.convert_pyr_to_tensor(coeffs)[0]
+
+    pyr = Pyramid((16, 16), height=1, order=1, downsample=False)
+    po.validate.validate_coarse_to_fine(pyr, image_shape=(1, 1, 16, 16))
+
+
 def test_loss_with_for_scales_gets_each_subset(image):
     asked = []
 

@@ -323,6 +323,118 @@ def test_gaussian_std_parameter_and_channels():
         models.Gaussian(5, std=[1.0, 2.0], out_channels=3)
 
 
+@pytest.mark.parametrize("std", [2.0, 2, torch.tensor(2.0), torch.tensor([2.0]), [2.0]])
+def test_circular_gaussian2d_std_forms(std):
+    filt = circular_gaussian2d((7, 5), std)
+    assert filt.shape == (1, 1, 7, 5)
+    torch.testing.assert_close(filt, circular_gaussian2d((7, 5), torch.tensor([2.0])))
+
+
+def test_circular_gaussian2d_out_channels():
+    filt = circular_gaussian2d(9, 1.5, out_channels=3)
+    assert filt.shape == (3, 1, 9, 9)
+    torch.testing.assert_close(filt.sum((1, 2, 3)), torch.ones(3))
+    assert torch.equal(filt[0], filt[2])
+    stds = circular_gaussian2d(9, [1.0, 2.0, 3.0])
+    assert stds.shape == (3, 1, 9, 9)
+    # wider filters are flatter in the middle
+    assert stds[0, 0, 4, 4] > stds[1, 0, 4, 4] > stds[2, 0, 4, 4]
+    assert circular_gaussian2d(9, [1.0, 2.0], out_channels=2).shape[0] == 2
+
+
+def test_circular_gaussian2d_keeps_gradient_and_dtype():
+    std = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    filt = circular_gaussian2d(5, std)
+    assert filt.dtype == torch.float64
+    filt[:, :, 2, 2].sum().backward()
+    assert std.grad is not None and bool((std.grad < 0).all())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kernel_size": 7, "std": 0.0}, ValueError, "std must be positive"),
+        ({"kernel_size": 7, "std": [1.0, -1.0]}, ValueError, "std must be positive"),
+        (
+            {"kernel_size": 7, "std": [1.0, 2.0], "out_channels": 3},
+            ValueError,
+            r"If non-scalar, len\(std\) must equal out_channels",
+        ),
+        ({"kernel_size": 7.0, "std": 1.0}, ValueError, "kernel_size must be integer"),
+        (
+            {"kernel_size": torch.tensor([7.0, 7.0]), "std": 1.0},
+            ValueError,
+            "kernel_size must be integer",
+        ),
+        ({"kernel_size": 0, "std": 1.0}, ValueError, "kernel_size must be positive"),
+        ({"kernel_size": 7, "std": 1.0, "out_channels": 0}, ValueError, "positive"),
+        ({"kernel_size": 7, "std": 1.0, "out_channels": 2.0}, ValueError, "integer"),
+        ({"kernel_size": 7, "std": 1.0, "out_channels": [2]}, TypeError, "'<'"),
+    ],
+)
+def test_circular_gaussian2d_validation(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        circular_gaussian2d(**kwargs)
+
+
+def test_process_namespace_has_the_filter():
+    from pipeline import process
+
+    assert process.circular_gaussian2d is circular_gaussian2d
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"out_channels": 1, "on_center": [True, False]}, r"len\(on_center\) must"),
+        (
+            {"on_center": [True, False], "center_std": [1.0, 2.0, 3.0]},
+            r"len\(center_std\) must equal out_channels \(from on_center\) \(2\)",
+        ),
+        (
+            {"center_std": [1.0, 2.0], "surround_std": [1.0, 2.0, 3.0]},
+            r"len\(surround_std\) must equal len\(center_std\) \(2\)",
+        ),
+        ({"center_std": [1.0, 2.0], "out_channels": 3}, r"len\(center_std\) must"),
+        ({"amplitude_ratio": [1.0, 2.0]}, "amplitude_ratio must be a scalar"),
+        ({"amplitude_ratio": 0}, "amplitude_ratio must at least be 1"),
+    ],
+)
+def test_center_surround_channel_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.CenterSurround(7, **kwargs)
+
+
+def test_center_surround_channels_from_surround_std():
+    model = models.CenterSurround(7, surround_std=[3.0, 4.0])
+    assert model.out_channels == 2
+    assert model.center_std.tolist() == [1.0, 1.0]
+
+
+def test_linear_model():
+    model = models.Linear()
+    assert model.kernel_size == (3, 3)
+    weight = model.conv.weight.detach()
+    assert weight.shape == (2, 1, 3, 3)
+    torch.testing.assert_close(weight[0], circular_gaussian2d(3, 3.0**0.5)[0])
+    # the second filter is band-pass: it sums to zero (no arbitrary rescaling)
+    assert abs(float(weight[1].sum())) < 1e-6
+    assert float(weight[1].abs().max()) < 1
+    x = torch.rand(2, 3, 12, 10, requires_grad=True)
+    y = model(x)
+    assert y.shape == (2, 6, 12, 10)
+    # channel-major: input channel 1 gives output channels 2 and 3
+    padded = F.pad(x[:, 1:2], (1, 1, 1, 1), mode="circular")
+    torch.testing.assert_close(y[:, 2:4], F.conv2d(padded, weight), **F32)
+    y.sum().backward()
+    assert x.grad is not None and model.conv.weight.grad is not None
+    x = x.detach()
+    assert models.Linear((4, 5), pad_mode="reflect")(x).shape == (2, 6, 12, 10)
+    assert not torch.equal(
+        models.Linear(default_filters=False).conv.weight, model.conv.weight
+    )
+
+
 def test_center_surround_parameters():
     model = models.CenterSurround(7, on_center=[True, False, True])
     assert model.out_channels == 3
@@ -567,11 +679,46 @@ def test_cache_filt_frontend(cls):
     assert set(model.state_dict()) == set(PRETRAINED[cls])
 
 
+@pytest.mark.parametrize("cls", list(PRETRAINED))
+def test_pretrained_in_subclass(cls):
+    class Sub(cls):
+        def forward(self, x):
+            return super().forward(x).mean(0)
+
+    model = Sub(31, pretrained=True)
+    reference = cls(31, pretrained=True)
+    for name, value in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("cls", list(PRETRAINED))
+def test_display_filters(cls):
+    import matplotlib.pyplot as plt
+
+    model = cls(31, pretrained=True)
+    fig = model.display_filters()
+    n_kinds = 1 + hasattr(model, "luminance") + hasattr(model, "contrast")
+    n_channels = model.center_surround.out_channels
+    assert len(fig.axes) == n_kinds * n_channels
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("linear filt")
+    if n_channels == 2:
+        assert titles[:2] == ["linear filt on", "linear filt off"]
+    image = fig.axes[0].images[0].get_array()
+    torch.testing.assert_close(
+        torch.as_tensor(image.data, dtype=torch.float32),
+        model.center_surround.filt[0, 0].detach(),
+    )
+    plt.close(fig)
+
+
 def test_package_exports():
     assert set(models.__all__) == {
         "CenterSurround",
+        "DeepNetFeatures",
         "Gaussian",
         "Identity",
+        "Linear",
         "LinearNonlinear",
         "LuminanceContrastGainControl",
         "LuminanceGainControl",
@@ -584,3 +731,14 @@ def test_package_exports():
 def test_softplus_default():
     model = models.LinearNonlinear(5)
     assert model.activation is F.softplus
+
+
+def test_circular_gaussian2d_and_linear_match_reference():
+    plenoptic = pytest.importorskip("plenoptic")
+    for args in [((7, 5), 1.5), (9, [1.0, 2.0, 3.0]), (31, 2.0, 4)]:
+        torch.testing.assert_close(
+            circular_gaussian2d(*args), plenoptic.process.circular_gaussian2d(*args)
+        )
+    ours, ref = models.Linear((5, 5)), plenoptic.models.Linear((5, 5))
+    # the low-pass start filter is the same; see DEVIATIONS.md for the band-pass
+    torch.testing.assert_close(ours.conv.weight[:1], ref.conv.weight[:1])

@@ -261,6 +261,46 @@ def test_plot_and_update(model64):
     plt.close(fig3)
 
 
+def test_update_plot_rescale_ylim(model64):
+    fig, axes = model64.plot_representation(model64(texture()))
+    before = [a.get_ylim() for a in axes]
+    # a much brighter image has much larger pixel statistics
+    brighter = model64(texture(seed=3) * 20)
+    model64.update_plot(axes, brighter)
+    assert [a.get_ylim() for a in axes] == before
+    model64.update_plot(axes, brighter, rescale_ylim=True)
+    low, high = axes[0].get_ylim()
+    values = axes[0].containers[0].markerline.get_ydata()
+    assert high != before[0][1]
+    assert low <= min(0.0, values.min()) and high >= values.max()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("change", ["add", "remove"])
+def test_plot_representation_checks_keys(model64, change):
+    rep = model64.convert_to_dict(model64(texture()))
+    if change == "add":
+        rep["bad_key"] = torch.rand(1, 1, 3)
+        error, match = (
+            ValueError,
+            r"representation contains additional keys \['bad_key'\]",
+        )
+    else:
+        rep.pop("pixel_statistics")
+        error, match = (
+            KeyError,
+            r"representation is missing keys \['pixel_statistics'\]",
+        )
+    with pytest.raises(error, match=match):
+        model64.plot_representation(rep)
+    plt.close("all")
+
+
+def test_convert_to_dict_wrong_length(model64):
+    with pytest.raises(ValueError, match="representation tensor is the wrong length"):
+        model64.convert_to_dict(model64(texture())[..., :-3])
+
+
 # ----------------------------------------------------------------------------------
 # loss reweighting
 def test_loss_weights_and_subsets(model64):

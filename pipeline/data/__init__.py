@@ -1,12 +1,17 @@
 """Real images for synthesis, shipped inside installed packages.
 
-The built-in images come from scikit-image's wheel, so nothing is downloaded at run
-time. Every loader returns a float32 tensor (1, C, H, W) with values in [0, 1],
-grayscale (C = 1) unless ``as_gray=False``.
+The built-in images come from scikit-image's wheel and from this package's own
+data (``einstein``, ``curie``, ``parrot``, ``reptile_skin``: small PNG files next to
+this module, whose provenance and licences are in its ``README.md``; ``color_wheel``
+is drawn on the fly), so nothing is downloaded at run time. Every loader returns a
+float32 tensor (1, C, H, W) with values in [0, 1], grayscale (C = 1) unless
+``as_gray=False`` (C = 3; grayscale images are repeated on the three channels).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,22 +29,71 @@ __all__ = [
     "brick",
     "camera",
     "coffee",
+    "color_wheel",
+    "curie",
+    "einstein",
     "grass",
     "gravel",
     "list_images",
     "load_image",
     "moon",
+    "parrot",
+    "reptile_skin",
 ]
 
-# built-in name -> scikit-image data function name; textures first-class for PS
-BUILTIN_IMAGES = {
-    "astronaut": "astronaut",
-    "brick": "brick",
-    "camera": "camera",
-    "coffee": "coffee",
-    "grass": "grass",
-    "gravel": "gravel",
-    "moon": "moon",
+_DATA_DIR = Path(__file__).parent
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def read() -> np.ndarray:
+        import skimage.data
+
+        return getattr(skimage.data, name)()
+
+    return read
+
+
+def _packaged(filename: str) -> Callable[[], np.ndarray]:
+    return lambda: _read_file(_DATA_DIR / filename)
+
+
+@functools.cache
+def _color_wheel_array(size: int = 600) -> np.ndarray:
+    """Hue by angle, saturation by radius, on a white background (uint8 RGB).
+
+    Computed once and returned read-only.
+    """
+    coords = np.arange(size) - (size - 1) / 2
+    y, x = np.meshgrid(-coords, coords, indexing="ij")
+    radius = np.hypot(x, y) / (size / 2 - 1)
+    hue6 = 6 * ((np.arctan2(y, x) / (2 * np.pi)) % 1.0)  # hue in [0, 6)
+    # fully saturated colour of each hue (the HSV hexcone with value 1)
+    pure = np.stack(
+        [np.abs(hue6 - 3) - 1, 2 - np.abs(hue6 - 2), 2 - np.abs(hue6 - 4)], axis=-1
+    ).clip(0, 1)
+    saturation = np.clip(radius, 0, 1)[..., None]
+    rgb = 1 - saturation * (1 - pure)
+    inside = np.clip((1 - radius) * size / 2 + 0.5, 0, 1)[..., None]  # smooth edge
+    wheel = np.round((inside * rgb + (1 - inside)) * 255).astype(np.uint8)
+    wheel.flags.writeable = False
+    return wheel
+
+
+# built-in name -> function returning the image as an array; textures first-class
+# for PS
+BUILTIN_IMAGES: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "brick": _skimage("brick"),
+    "camera": _skimage("camera"),
+    "coffee": _skimage("coffee"),
+    "color_wheel": _color_wheel_array,
+    "curie": _packaged("curie.png"),
+    "einstein": _packaged("einstein.png"),
+    "grass": _skimage("grass"),
+    "gravel": _skimage("gravel"),
+    "moon": _skimage("moon"),
+    "parrot": _packaged("parrot.png"),
+    "reptile_skin": _packaged("reptile_skin.png"),
 }
 
 
@@ -72,9 +126,7 @@ def list_images() -> list[str]:
 def _read_array(source: str | Path) -> np.ndarray:
     name = str(source)
     if name in BUILTIN_IMAGES:
-        import skimage.data
-
-        return getattr(skimage.data, BUILTIN_IMAGES[name])()
+        return BUILTIN_IMAGES[name]()
     path = Path(source)
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not an image file")
@@ -85,6 +137,10 @@ def _read_array(source: str | Path) -> np.ndarray:
         )
     if not path.is_file():
         raise ImageError(f"image file not found: {path}")
+    return _read_file(path)
+
+
+def _read_file(path: Path) -> np.ndarray:
     from PIL import Image
 
     try:
@@ -129,7 +185,8 @@ def load_image(
     source
         A built-in name (see :func:`list_images`) or the path of an image file.
     as_gray
-        Convert color images to grayscale (luminance).
+        Convert color images to grayscale (luminance); if False, the image has
+        three (RGB) channels, a grayscale one repeated on each.
     size
         If given, centre-crop to a square and resize to ``size`` x ``size`` with
         anti-aliasing.
@@ -137,7 +194,8 @@ def load_image(
     Returns
     -------
     image
-        Tensor of shape (1, C, H, W), dtype float32, values in [0, 1].
+        Tensor of shape (1, C, H, W), dtype float32, values in [0, 1]; C is 1 if
+        ``as_gray`` else 3.
 
     Raises
     ------
@@ -177,7 +235,7 @@ def load_image(
         array = resize(array, (size, size, *array.shape[2:]), anti_aliasing=side > size)
     array = np.clip(array, 0.0, 1.0)
     if array.ndim == 2:
-        array = array[None]
+        array = array[None] if as_gray else np.repeat(array[None], 3, axis=0)
     else:
         array = np.moveaxis(array, -1, 0)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
@@ -190,3 +248,155 @@ coffee = partial(load_image, "coffee")
 grass = partial(load_image, "grass")
 gravel = partial(load_image, "gravel")
 moon = partial(load_image, "moon")
+
+
+def einstein(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale photograph of Albert Einstein.
+
+    A public-domain historical portrait, 256 x 256 pixels.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.einstein().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("einstein", as_gray=as_gray, size=size)
+
+
+def curie(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale photograph of Marie Curie.
+
+    A public-domain historical portrait, 256 x 256 pixels.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.curie().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("curie", as_gray=as_gray, size=size)
+
+
+def parrot(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a natural grayscale photograph (stand-in for the reference's parrot).
+
+    The reference library's parrot has no documented licence: this is scikit-image's
+    ``chelsea`` (a cat, CC0) in grayscale, cut and resized to the parrot's size.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 254, 266)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.parrot().shape
+    torch.Size([1, 1, 254, 266])
+
+    """
+    return load_image("parrot", as_gray=as_gray, size=size)
+
+
+def reptile_skin(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale texture (stand-in for the reference's reptile skin).
+
+    The reference library's reptile skin has no documented licence: this is the
+    central 256 x 256 crop of scikit-image's ``gravel`` texture (CC0).
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.reptile_skin().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("reptile_skin", as_gray=as_gray, size=size)
+
+
+def color_wheel(as_gray: bool = False, size: int | None = None) -> torch.Tensor:
+    """Draw a color wheel: hue by angle, saturation by distance to the centre.
+
+    A 600 x 600 RGB image computed on the fly (no file): a disk whose hue turns
+    once around the centre (red to the right, counterclockwise through green and
+    blue) and whose saturation grows from white at the centre to full at the rim,
+    on a white background.  It stands in for the reference library's color wheel
+    photograph (see ``pipeline/data/README.md``).
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three RGB channels (False, the default).
+    size
+        If given, resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape (1, 3, 600, 600) (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.color_wheel().shape
+    torch.Size([1, 3, 600, 600])
+    >>> po.data.color_wheel(as_gray=True).shape
+    torch.Size([1, 1, 600, 600])
+
+    """
+    return load_image("color_wheel", as_gray=as_gray, size=size)

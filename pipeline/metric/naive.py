@@ -46,18 +46,22 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
             raise TypeError(f"{name} must be a torch.Tensor, got {type(img).__name__}")
     if img1.ndim != 4 or img2.ndim != 4:
         raise ValueError(
-            "img1 and img2 must be 4-D tensors of shape (batch, channel, height, "
+            "Input images should have four dimensions: (batch, channel, height, "
             f"width), got shapes {tuple(img1.shape)} and {tuple(img2.shape)}"
         )
-    batch_channel_ok = all(
+    if img1.shape[-2:] != img2.shape[-2:]:
+        raise ValueError(
+            "img1 and img2 must have the same height and width, got "
+            f"{tuple(img1.shape)} and {tuple(img2.shape)}"
+        )
+    if not all(
         a == b or a == 1 or b == 1
         for a, b in zip(img1.shape[:2], img2.shape[:2], strict=True)
-    )
-    if img1.shape[-2:] != img2.shape[-2:] or not batch_channel_ok:
+    ):
         raise ValueError(
-            "img1 and img2 must have the same shape, got "
-            f"{tuple(img1.shape)} and {tuple(img2.shape)} (batch and channel sizes "
-            "may only differ where one of them is 1)"
+            "Either img1 and img2 should have the same number of elements in the "
+            "batch and channel dimensions, or one of them should be 1; got shapes "
+            f"{tuple(img1.shape)} and {tuple(img2.shape)}"
         )
     if img1.numel() == 0 or img2.numel() == 0:
         raise ValueError(
@@ -66,7 +70,7 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
         )
     if img1.dtype != img2.dtype:
         raise ValueError(
-            f"img1 and img2 must have the same dtype, got {img1.dtype} and {img2.dtype}"
+            f"img1 and img2 must have same dtype, got {img1.dtype} and {img2.dtype}"
         )
     if not img1.is_floating_point():
         raise ValueError(f"img1 and img2 must be floating point, got {img1.dtype}")
@@ -106,6 +110,37 @@ def _warn_range(img1: Tensor, img2: Tensor, name: str) -> None:
             f"Image range falls outside [0, 1] (img1: [{lo1:.4g}, {hi1:.4g}], img2: "
             f"[{lo2:.4g}, {hi2:.4g}]); {name} assumes a data range of 1 and its output "
             "may not make sense. Continuing anyway.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_channels(img1: Tensor, img2: Tensor, name: str) -> None:
+    """Warn that a metric designed for grayscale images treats channels separately.
+
+    Parameters
+    ----------
+    img1, img2
+        The two images, ``(batch, channel, height, width)``.
+    name
+        Name of the metric, for the message.
+
+    Warns
+    -----
+    UserWarning
+        If either image has more than one channel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _warn_channels(torch.zeros(1, 1, 4, 4), torch.ones(2, 1, 4, 4), "SSIM")
+
+    """
+    if img1.shape[1] > 1 or img2.shape[1] > 1:
+        warnings.warn(
+            f"{name} was designed for grayscale images; with "
+            f"{max(img1.shape[1], img2.shape[1])} channels it is computed separately "
+            "for each channel (channels are treated like batch elements).",
             UserWarning,
             stacklevel=3,
         )

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .naive import _check_images, _warn_range
+from .naive import _check_images, _warn_channels, _warn_range
 
 __all__ = [
     "ms_ssim",
@@ -355,7 +355,8 @@ def ssim_map(img1: Tensor, img2: Tensor, pad: PadMode = False) -> Tensor:
     Warns
     -----
     UserWarning
-        If either image has values outside ``[0, 1]``.
+        If either image has values outside ``[0, 1]``, or more than one channel
+        (the metric is then computed separately for each channel).
 
     See Also
     --------
@@ -374,6 +375,7 @@ def ssim_map(img1: Tensor, img2: Tensor, pad: PadMode = False) -> Tensor:
     """
     _check_images(img1, img2)
     _check_pad(pad)
+    _warn_channels(img1, img2, "SSIM")
     _warn_range(img1, img2, "SSIM")
     parts = _ssim_parts(img1, img2, pad)
     return parts.luminance * parts.contrast_structure
@@ -427,7 +429,8 @@ def ssim(
     Warns
     -----
     UserWarning
-        If either image has values outside ``[0, 1]``.
+        If either image has values outside ``[0, 1]``, or more than one channel
+        (the metric is then computed separately for each channel).
 
     References
     ----------
@@ -451,6 +454,7 @@ def ssim(
     """
     _check_images(img1, img2)
     _check_pad(pad)
+    _warn_channels(img1, img2, "SSIM")
     _warn_range(img1, img2, "SSIM")
     parts = _ssim_parts(img1, img2, pad, weight=weighted)
     smap = parts.luminance * parts.contrast_structure
@@ -561,7 +565,8 @@ def ms_ssim(
     Warns
     -----
     UserWarning
-        If either image has values outside ``[0, 1]``.
+        If either image has values outside ``[0, 1]``, or more than one channel
+        (the metric is then computed separately for each channel).
 
     References
     ----------
@@ -600,6 +605,7 @@ def ms_ssim(
             f"{n_scales - 1} halvings, must keep at least 2x2 pixels), got "
             f"{height}x{width}"
         )
+    _warn_channels(img1, img2, "MS-SSIM")
     _warn_range(img1, img2, "MS-SSIM")
     msssim: Tensor | None = None
     for scale in range(n_scales):
@@ -1173,7 +1179,8 @@ def nlpd(img1: Tensor, img2: Tensor, epsilon: float = NLPD_EPSILON) -> Tensor:
     Warns
     -----
     UserWarning
-        If either image has values outside ``[0, 1]``.
+        If either image has values outside ``[0, 1]``, or more than one channel
+        (the metric is then computed separately for each channel).
 
     References
     ----------
@@ -1195,6 +1202,7 @@ def nlpd(img1: Tensor, img2: Tensor, epsilon: float = NLPD_EPSILON) -> Tensor:
     _check_images(img1, img2)
     height, width = img1.shape[-2:]
     _check_nlpd_size(height, width)
+    _warn_channels(img1, img2, "NLPD")
     _warn_range(img1, img2, "NLPD")
     if img1.requires_grad == img2.requires_grad:
         # both images through one pyramid

@@ -15,20 +15,23 @@ torch.Size([1, 2, 64, 64])
 
 """
 
+from .feature_extractor import DeepNetFeatures
 from .frontend import (
     LinearNonlinear,
     LuminanceContrastGainControl,
     LuminanceGainControl,
     OnOff,
 )
-from .naive import CenterSurround, Gaussian, Identity
+from .naive import CenterSurround, Gaussian, Identity, Linear
 from .portilla_simoncelli import PortillaSimoncelli
 from .steerable_pyramid import SteerablePyramidFreq
 
 __all__ = [
     "CenterSurround",
+    "DeepNetFeatures",
     "Gaussian",
     "Identity",
+    "Linear",
     "LinearNonlinear",
     "LuminanceContrastGainControl",
     "LuminanceGainControl",

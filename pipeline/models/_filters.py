@@ -32,6 +32,7 @@ from torch import Tensor
 __all__ = [
     "PAD_MODES",
     "as_kernel_size",
+    "as_out_channels",
     "as_positive_tensor",
     "bank_spectrum",
     "circular_gaussian2d",
@@ -57,13 +58,14 @@ FFT_MAX_SMALL_CHANNELS = 2
 Method = Literal["auto", "separable", "fft"]
 
 
-def as_kernel_size(kernel_size: int | Sequence[int]) -> tuple[int, int]:
+def as_kernel_size(kernel_size: int | Sequence[int] | Tensor) -> tuple[int, int]:
     """Validate a kernel size and return it as a ``(height, width)`` tuple.
 
     Parameters
     ----------
     kernel_size
-        A positive int (square kernel) or a pair of positive ints.
+        A positive int (square kernel) or a pair of positive ints; integer tensors
+        with one or two values are accepted too.
 
     Returns
     -------
@@ -73,7 +75,8 @@ def as_kernel_size(kernel_size: int | Sequence[int]) -> tuple[int, int]:
     Raises
     ------
     ValueError
-        If ``kernel_size`` is not a positive int or a pair of positive ints.
+        If ``kernel_size`` is not integer-valued, not one or two values, or not
+        positive.
 
     Examples
     --------
@@ -83,27 +86,24 @@ def as_kernel_size(kernel_size: int | Sequence[int]) -> tuple[int, int]:
     (5, 7)
 
     """
-    if isinstance(kernel_size, Tensor) and kernel_size.numel() in (1, 2):
-        kernel_size = kernel_size.tolist()
-    if _is_int(kernel_size):
-        size = (int(kernel_size), int(kernel_size))
-    elif (
-        isinstance(kernel_size, Sequence)
-        and not isinstance(kernel_size, str)
-        and len(kernel_size) == 2
-        and all(_is_int(k) for k in kernel_size)
+    values = kernel_size
+    if isinstance(values, Tensor) and values.numel() in (1, 2):
+        values = values.tolist()
+    if _is_int(values):
+        values = [values, values]
+    if (
+        not isinstance(values, Sequence)
+        or isinstance(values, str)
+        or len(values) != 2
+        or not all(_is_int(k) for k in values)
     ):
-        size = (int(kernel_size[0]), int(kernel_size[1]))
-    else:
         raise ValueError(
-            "kernel_size must be a positive int or a (height, width) pair of "
-            f"positive ints, got {kernel_size!r}"
+            "kernel_size must be integer-valued: a positive int or a (height, width) "
+            f"pair of positive ints, got {kernel_size!r}"
         )
+    size = (int(values[0]), int(values[1]))
     if min(size) < 1:
-        raise ValueError(
-            "kernel_size must be a positive int or a (height, width) pair of "
-            f"positive ints, got {kernel_size!r}"
-        )
+        raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
     return size
 
 
@@ -121,8 +121,12 @@ def as_positive_tensor(
     value: float | Sequence[float] | Tensor,
     name: str,
     n: int | None = None,
+    n_name: str = "out_channels",
 ) -> Tensor:
     """Convert standard deviations to a 1-D floating tensor of positive values.
+
+    A tensor is validated and reshaped, not copied or detached: gradients still
+    flow through it (detach and clone before wrapping it in a parameter).
 
     Parameters
     ----------
@@ -133,11 +137,13 @@ def as_positive_tensor(
     n
         Wanted length.  A single value is repeated ``n`` times; a sequence must
         already have length ``n``.  If None, the length of ``value`` is kept.
+    n_name
+        What ``n`` is, for the message when the length does not match.
 
     Returns
     -------
     values
-        Detached 1-D tensor (float32 unless ``value`` is a floating tensor).
+        1-D tensor (of the default dtype unless ``value`` is a floating tensor).
 
     Raises
     ------
@@ -151,9 +157,9 @@ def as_positive_tensor(
 
     """
     if isinstance(value, Tensor):
-        tensor = value.detach().clone()
-        if not tensor.is_floating_point():
-            tensor = tensor.to(torch.get_default_dtype())
+        tensor = (
+            value if value.is_floating_point() else value.to(torch.get_default_dtype())
+        )
     else:
         try:
             tensor = torch.as_tensor(value, dtype=torch.get_default_dtype())
@@ -172,10 +178,50 @@ def as_positive_tensor(
         if tensor.numel() == 1:
             tensor = tensor.repeat(n)
         elif tensor.numel() != n:
-            raise ValueError(f"{name} has {tensor.numel()} values, expected 1 or {n}")
-    if not bool(torch.all(torch.isfinite(tensor) & (tensor > 0))):
-        raise ValueError(f"{name} must be > 0, got {tensor.tolist()}")
+            raise ValueError(
+                f"If non-scalar, len({name}) must equal {n_name} ({n}), got "
+                f"{tensor.numel()} values"
+            )
+    with torch.no_grad():
+        positive = bool(torch.all(torch.isfinite(tensor) & (tensor > 0)))
+    if not positive:
+        raise ValueError(f"{name} must be positive (and finite), got {tensor.tolist()}")
     return tensor
+
+
+def as_out_channels(out_channels: int | None, default: int) -> int:
+    """Validate a number of output channels.
+
+    Parameters
+    ----------
+    out_channels
+        A positive integer, or None for ``default``.
+    default
+        The number of channels implied by the other arguments.
+
+    Returns
+    -------
+    out_channels
+        A positive int.
+
+    Raises
+    ------
+    ValueError
+        If ``out_channels`` is a float or smaller than 1.
+    TypeError
+        If it cannot be compared with a number (e.g. a list).
+
+    Examples
+    --------
+    >>> as_out_channels(None, 3), as_out_channels(2, 3)
+    (3, 2)
+
+    """
+    if out_channels is None:
+        return default
+    if out_channels < 1 or not _is_int(out_channels):
+        raise ValueError(f"out_channels must be positive integer, got {out_channels!r}")
+    return int(out_channels)
 
 
 def _coordinates(length: int, like: Tensor) -> Tensor:
@@ -216,35 +262,65 @@ def gaussian1d(length: int, std: Tensor) -> Tensor:
     return g / g.sum(-1, keepdim=True)
 
 
-def circular_gaussian2d(kernel_size: int | tuple[int, int], std: Tensor) -> Tensor:
-    """Full 2-D isotropic Gaussian filters, normalized to sum 1 over the kernel.
+def circular_gaussian2d(
+    kernel_size: int | Sequence[int] | Tensor,
+    std: float | Sequence[float] | Tensor,
+    out_channels: int | None = None,
+) -> Tensor:
+    """Build centred isotropic 2-D Gaussian filters, each normalized to sum 1.
 
-    This is the reference construction (2-D exponential divided by its sum); it
-    equals the outer product of the 1-D kernels of :func:`gaussian1d`.
+    Filter ``c`` samples ``exp(-(x**2 + y**2) / (2 * std[c]**2))`` at the kernel
+    positions ``arange(1, k + 1) - (k + 1) / 2`` (along each axis) and divides it by
+    its sum over the kernel, not by ``2 * pi * std**2``.  The result is laid out as
+    the ``weight`` of :func:`torch.nn.functional.conv2d` (``out_channels`` filters,
+    one input channel); it equals the outer product of the 1-D kernels of
+    :func:`gaussian1d`.  Gradients flow to ``std`` when it is a tensor.
 
     Parameters
     ----------
     kernel_size
-        ``k`` or ``(kh, kw)``.
+        ``k`` or ``(kh, kw)``; odd sizes centre the Gaussian on a pixel.
     std
-        1-D tensor of standard deviations, one per filter.
+        Standard deviation: one number (used for every channel) or one per channel
+        (a sequence or a tensor).
+    out_channels
+        Number of filters; inferred from ``std`` when None.
 
     Returns
     -------
     filt
-        Tensor of shape ``(len(std), 1, kh, kw)``.
+        Tensor of shape ``(out_channels, 1, kh, kw)``, in ``std``'s dtype and device
+        when it is a floating tensor.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel_size`` is not one or two positive integers, ``std`` is not
+        positive, ``out_channels`` is not a positive integer, or ``std`` has
+        several values and their number is not ``out_channels``.
+
+    See Also
+    --------
+    pipeline.models.Gaussian : the module that blurs images with these filters.
 
     Examples
     --------
-    >>> f = circular_gaussian2d(7, torch.tensor([1.5]))
+    >>> f = circular_gaussian2d(7, 1.5)
     >>> f.shape
     torch.Size([1, 1, 7, 7])
     >>> round(float(f.sum()), 6)
     1.0
+    >>> circular_gaussian2d((5, 3), [1.0, 2.0]).shape
+    torch.Size([2, 1, 5, 3])
 
     """
     kh, kw = as_kernel_size(kernel_size)
-    std = std.reshape(-1, 1, 1, 1)
+    if isinstance(std, Tensor) or not isinstance(std, Sequence):
+        n_std = torch.as_tensor(std).numel()
+    else:
+        n_std = len(std)
+    n = as_out_channels(out_channels, n_std)
+    std = as_positive_tensor(std, "std", n).reshape(-1, 1, 1, 1)
     y = _coordinates(kh, std).reshape(1, 1, kh, 1)
     x = _coordinates(kw, std).reshape(1, 1, 1, kw)
     filt = torch.exp((x.square() + y.square()) / (-2 * std.square()))

@@ -32,6 +32,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,9 @@ from torch import Tensor, nn
 
 from ._filters import as_kernel_size, filter_bank
 from .naive import Bank, CenterSurround, Gaussian
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "LinearNonlinear",
@@ -153,19 +157,86 @@ def _stack_banks(*banks: Bank) -> Bank:
 
 
 class _FrontEnd(nn.Module):
-    """Shared machinery: channel folding and the pretrained parameters."""
+    """Shared machinery: channel folding, the pretrained parameters, filter display.
+
+    Each model names its published parameters in ``_pretrained_params`` (an entry
+    of ``_PRETRAINED``); subclasses inherit them.
+    """
 
     center_surround: CenterSurround
+    _pretrained_params: ClassVar[dict[str, float | list[float]]]
 
     def _load_pretrained(self) -> None:
         state = {}
         current = self.state_dict()
-        for name, value in _PRETRAINED[type(self).__name__].items():
+        for name, value in self._pretrained_params.items():
             # a single published value is used for every channel
             state[name] = torch.as_tensor(value, dtype=current[name].dtype).expand_as(
                 current[name]
             )
         self.load_state_dict(state)
+
+    def display_filters(
+        self,
+        vrange: str | tuple[float, float] = "indep0",
+        zoom: float | None = 5.0,
+        title: str | Sequence[str] | None = None,
+        col_wrap: int | None = None,
+        **kwargs: Any,
+    ) -> Figure:
+        """Show the model's linear filters (center-surround, luminance, contrast).
+
+        Parameters
+        ----------
+        vrange, zoom, col_wrap
+            As for :func:`pipeline.plot.imshow`; ``col_wrap`` defaults to one row
+            per kind of filter when the model has several channels.
+        title
+            One title per filter; by default the kind of filter (``"linear"``,
+            ``"luminance"``, ``"contrast"``), with ``on`` / ``off`` per channel
+            when there are several.
+        **kwargs
+            Passed to :func:`pipeline.plot.imshow`.
+
+        Returns
+        -------
+        fig
+            The figure.
+
+        Examples
+        --------
+        >>> model = OnOff(31, pretrained=True)
+        >>> fig = model.display_filters()
+        >>> len(fig.axes)
+        6
+
+        """
+        from ..plot import imshow
+
+        kinds = [("linear", self.center_surround)] + [
+            (name, getattr(self, name))
+            for name in ("luminance", "contrast")
+            if isinstance(getattr(self, name, None), Gaussian)
+        ]
+        n = self.center_surround.out_channels
+        flags = self.center_surround.on_center
+        if title is None:
+            title = [
+                f"{kind} filt" + (f" {'on' if on else 'off'}" if n > 1 else "")
+                for kind, _ in kinds
+                for on in flags
+            ]
+        filters = torch.cat(
+            [module.filt.expand(n, -1, -1, -1) for _, module in kinds]
+        ).detach()
+        return imshow(
+            filters,
+            vrange=vrange,
+            zoom=zoom,
+            title=title,
+            col_wrap=col_wrap if col_wrap is not None or n == 1 else n,
+            **kwargs,
+        )
 
     @staticmethod
     def _fold(x: Tensor) -> Tensor:
@@ -267,6 +338,8 @@ class LinearNonlinear(_FrontEnd):
 
     """
 
+    _pretrained_params = _PRETRAINED["LinearNonlinear"]
+
     def __init__(
         self,
         kernel_size: int | tuple[int, int],
@@ -347,6 +420,8 @@ class LuminanceGainControl(_FrontEnd):
     torch.Size([2, 1, 64, 64])
 
     """
+
+    _pretrained_params = _PRETRAINED["LuminanceGainControl"]
 
     def __init__(
         self,
@@ -433,6 +508,8 @@ class LuminanceContrastGainControl(_FrontEnd):
     torch.Size([1, 3, 64, 64])
 
     """
+
+    _pretrained_params = _PRETRAINED["LuminanceContrastGainControl"]
 
     def __init__(
         self,
@@ -524,6 +601,8 @@ class OnOff(_FrontEnd):
     torch.Size([1, 2, 64, 64])
 
     """
+
+    _pretrained_params = _PRETRAINED["OnOff"]
 
     def __init__(
         self,

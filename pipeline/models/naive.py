@@ -26,13 +26,15 @@ from torch import Tensor, nn
 from ._filters import (
     _torch_pad_mode,
     as_kernel_size,
+    as_out_channels,
     as_positive_tensor,
     circular_gaussian2d,
     filter_bank,
     gaussian1d,
+    same_pad,
 )
 
-__all__ = ["CenterSurround", "Gaussian", "Identity"]
+__all__ = ["CenterSurround", "Gaussian", "Identity", "Linear"]
 
 Bank = tuple[Tensor, Tensor, Tensor | None]
 
@@ -68,6 +70,82 @@ class Identity(nn.Module):
 
         """
         return 1 * x
+
+
+class Linear(nn.Module):
+    """Two learnable linear filters: a low-pass and a band-pass to start from.
+
+    The simplest trainable convolutional model: each input channel is padded
+    (same size) and correlated with two ``kernel_size`` filters, the weight of
+    ``conv``, a :class:`torch.nn.Conv2d` without bias.
+
+    Parameters
+    ----------
+    kernel_size
+        ``k`` or ``(kh, kw)``.
+    pad_mode
+        Padding mode, as for `Gaussian` (default circular).
+    default_filters
+        Start from a Gaussian low-pass (std ``sqrt(3)``) and a band-pass (a
+        Gaussian of std 1 minus that low-pass, which sums to zero); otherwise
+        keep :class:`torch.nn.Conv2d`'s random initialization.
+
+    Attributes
+    ----------
+    conv : torch.nn.Conv2d
+        One input and two output channels; its ``weight`` are the filters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = Linear()
+    >>> model(torch.rand(1, 3, 16, 16)).shape
+    torch.Size([1, 6, 16, 16])
+    >>> model.conv.weight.shape
+    torch.Size([2, 1, 3, 3])
+
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int] = (3, 3),
+        pad_mode: str = "circular",
+        default_filters: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = as_kernel_size(kernel_size)
+        _torch_pad_mode(pad_mode)  # validates
+        self.pad_mode = pad_mode
+        self.conv = nn.Conv2d(1, 2, self.kernel_size, bias=False)
+        if default_filters:
+            low = circular_gaussian2d(self.kernel_size, 3.0**0.5)
+            narrow = circular_gaussian2d(self.kernel_size, 1.0)
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.cat([low, narrow - low]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Filter each channel of ``x`` with both filters.
+
+        Parameters
+        ----------
+        x
+            Images of shape ``(batch, channel, height, width)``.
+
+        Returns
+        -------
+        y
+            Shape ``(batch, 2 * channel, height, width)``: the two responses of
+            input channel 0, then of channel 1, ...
+
+        """
+        if x.ndim != 4:
+            raise ValueError(
+                f"expected input of shape (batch, channel, height, width), got "
+                f"{tuple(x.shape)}"
+            )
+        b, c, h, w = x.shape
+        xp = same_pad(x.reshape(b * c, 1, h, w), self.kernel_size, self.pad_mode)
+        return self.conv(xp).reshape(b, 2 * c, h, w)
 
 
 class _GaussianBankModule(nn.Module):
@@ -197,9 +275,9 @@ class Gaussian(_GaussianBankModule):
         cache_filt: bool = False,
     ) -> None:
         super().__init__(kernel_size, pad_mode, cache_filt)
-        _check_out_channels(out_channels)
-        self.std = nn.Parameter(as_positive_tensor(std, "std", out_channels))
-        self.out_channels = self.std.numel()
+        n = as_out_channels(out_channels, _length(std))
+        self.std = nn.Parameter(as_positive_tensor(std, "std", n).detach().clone())
+        self.out_channels = n
 
     def _kernel_tensors(self) -> tuple[Tensor, ...]:
         return (self.std,)
@@ -249,27 +327,30 @@ def _as_on_center(on_center: bool | Sequence[bool]) -> list[bool] | None:
     return flags if isinstance(on_center, Sequence) else None
 
 
-def _check_out_channels(out_channels: int | None) -> None:
-    if out_channels is not None and (
-        isinstance(out_channels, bool)
-        or not isinstance(out_channels, int)
-        or out_channels < 1
-    ):
-        raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
+def _length(value: object) -> int:
+    """Count the values of a number, sequence or tensor (1 for a scalar)."""
+    if isinstance(value, Tensor):
+        return value.numel()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return len(value)
+    return 1
 
 
-def _resolve_channels(exact: dict[str, int | None], broadcast: dict[str, int]) -> int:
-    """Return the number of channels fixed by the arguments (default 1).
+def _center_surround_channels(
+    out_channels: int | None, flags: list[bool] | None, n_center: int, n_surround: int
+) -> tuple[int, str]:
+    """Resolve the number of channels of a `CenterSurround` and what fixed it.
 
-    ``exact`` lengths (None when not given) must equal the result; ``broadcast``
-    lengths may also be 1 (a single value used for every channel).
+    ``out_channels`` wins, then the length of a list ``on_center``, then that of
+    a non-scalar ``center_std``, then of ``surround_std``; default 1.
     """
-    given = {name: n for name, n in exact.items() if n is not None}
-    given.update({name: n for name, n in broadcast.items() if n != 1})
-    counts = set(given.values())
-    if len(counts) > 1:
-        raise ValueError(f"inconsistent numbers of channels: {given}")
-    return counts.pop() if counts else 1
+    if out_channels is not None:
+        return as_out_channels(out_channels, 1), "out_channels"
+    if flags is not None:
+        return len(flags), "out_channels (from on_center)"
+    if n_center != 1:
+        return n_center, "len(center_std)"
+    return n_surround, "out_channels (from surround_std)"
 
 
 class CenterSurround(_GaussianBankModule):
@@ -328,24 +409,29 @@ class CenterSurround(_GaussianBankModule):
     ) -> None:
         super().__init__(kernel_size, pad_mode, cache_filt)
         flags = _as_on_center(on_center)
-        _check_out_channels(out_channels)
-        center = as_positive_tensor(center_std, "center_std")
-        surround = as_positive_tensor(surround_std, "surround_std")
-        n = _resolve_channels(
-            {
-                "out_channels": out_channels,
-                "on_center": None if flags is None else len(flags),
-            },
-            {"center_std": center.numel(), "surround_std": surround.numel()},
+        n, source = _center_surround_channels(
+            out_channels, flags, _length(center_std), _length(surround_std)
         )
+        if flags is not None and len(flags) != n:
+            raise ValueError(
+                f"len(on_center) must equal out_channels ({n}), got {len(flags)}"
+            )
         self.on_center = flags if flags is not None else [bool(on_center)] * n
         ratio = torch.as_tensor(amplitude_ratio, dtype=torch.get_default_dtype())
-        if ratio.numel() != 1 or not bool(torch.isfinite(ratio)) or float(ratio) < 1:
-            raise ValueError(f"amplitude_ratio must be >= 1, got {amplitude_ratio!r}")
+        if ratio.numel() != 1:
+            raise ValueError(
+                f"amplitude_ratio must be a scalar, got {ratio.numel()} values"
+            )
+        if not bool(torch.isfinite(ratio)) or float(ratio) < 1:
+            raise ValueError(
+                f"amplitude_ratio must at least be 1, got {amplitude_ratio!r}"
+            )
         self.register_buffer("amplitude_ratio", ratio.reshape(()).clone())
-        self.center_std = nn.Parameter(as_positive_tensor(center, "center_std", n))
+        self.center_std = nn.Parameter(
+            as_positive_tensor(center_std, "center_std", n, source).detach().clone()
+        )
         self.surround_std = nn.Parameter(
-            as_positive_tensor(surround, "surround_std", n)
+            as_positive_tensor(surround_std, "surround_std", n, source).detach().clone()
         )
         self.out_channels = n
 

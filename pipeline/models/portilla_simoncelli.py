@@ -84,6 +84,13 @@ _DEGENERATE_EPS_FACTOR = 100.0
 
 # ----------------------------------------------------------------------------------
 # small numerically safe helpers
+def _fit_ylim(panel: Axes, values: np.ndarray) -> None:
+    """Set a stem panel's y-limits to its values, always including 0."""
+    low, high = min(0.0, float(np.min(values))), float(np.max(values))
+    pad = 0.05 * (high - low) or 1.0
+    panel.set_ylim(low - pad if low < 0 else 0.0, high + pad)
+
+
 def _safe_ratio(num: Tensor, den: Tensor, ok: Tensor, default: float) -> Tensor:
     """``num / den`` where ``ok``, ``default`` elsewhere; finite gradients."""
     den = torch.where(ok, den, torch.ones_like(den))
@@ -220,8 +227,9 @@ class PortillaSimoncelli(nn.Module):
         factor = 2**n_scales
         if shape[0] % factor or shape[1] % factor:
             raise ValueError(
-                f"image_shape {shape} must be divisible by 2**n_scales = {factor} "
-                f"(n_scales={n_scales})"
+                "Because of how the Portilla-Simoncelli model handles multiscale "
+                f"representations, image_shape {shape} must be divisible by "
+                f"2**n_scales = {factor} (n_scales={n_scales})"
             )
         max_scales = int(np.floor(np.log2(min(shape)))) - 2
         if n_scales > max_scales:
@@ -688,9 +696,9 @@ class PortillaSimoncelli(nn.Module):
         n = representation_tensor.shape[-1]
         if n != len(self._representation_scales):
             raise ValueError(
-                f"representation has {n} statistics, expected the full "
-                f"{len(self._representation_scales)} (convert_to_dict does not take "
-                "scale subsets)"
+                f"representation tensor is the wrong length: {n} statistics, expected "
+                f"the full {len(self._representation_scales)} of this model "
+                "(convert_to_dict does not take scale subsets)"
             )
         lead = representation_tensor.shape[:-1]
         out: OrderedDict[str, Tensor] = OrderedDict()
@@ -748,6 +756,12 @@ class PortillaSimoncelli(nn.Module):
     def _plot_groups(self, data: Tensor | dict, batch_idx: int) -> OrderedDict:
         """Summaries (1-D numpy arrays) of each statistic group, for plotting."""
         if isinstance(data, dict):
+            extra = sorted(set(data) - set(STAT_NAMES))
+            if extra:
+                raise ValueError(f"representation contains additional keys {extra}")
+            missing = [k for k in STAT_NAMES if k not in data]
+            if missing:
+                raise KeyError(f"representation is missing keys {missing}")
             rep = {k: v[batch_idx].mean(0) for k, v in data.items()}
         else:
             data = torch.as_tensor(data)
@@ -825,7 +839,10 @@ class PortillaSimoncelli(nn.Module):
         Raises
         ------
         ValueError
-            If both ``ax`` and ``figsize`` are given.
+            If both ``ax`` and ``figsize`` are given, or a dict ``data`` has keys
+            that are not statistic groups.
+        KeyError
+            If a dict ``data`` lacks a statistic group.
 
         Examples
         --------
@@ -856,9 +873,7 @@ class PortillaSimoncelli(nn.Module):
             panel.stem(np.arange(values.size), values, basefmt=" ")
             panel.set_title(name, fontsize="small")
             if ylim is None:
-                low, high = min(0.0, float(np.min(values))), float(np.max(values))
-                pad = 0.05 * (high - low) or 1.0
-                panel.set_ylim(low - pad if low < 0 else 0.0, high + pad)
+                _fit_ylim(panel, values)
             elif ylim is not False:
                 panel.set_ylim(*ylim)
             axes.append(panel)
@@ -867,7 +882,11 @@ class PortillaSimoncelli(nn.Module):
         return fig, axes
 
     def update_plot(
-        self, axes: list[Axes], data: Tensor | dict, batch_idx: int = 0
+        self,
+        axes: list[Axes],
+        data: Tensor | dict,
+        batch_idx: int = 0,
+        rescale_ylim: bool = False,
     ) -> list[Artist]:
         """Replace the values shown by :meth:`plot_representation`.
 
@@ -880,6 +899,10 @@ class PortillaSimoncelli(nn.Module):
             New representation, as for :meth:`plot_representation`.
         batch_idx
             Which batch element to show.
+        rescale_ylim
+            Whether to fit each panel's y-limits to the new values (as
+            :meth:`plot_representation` does with ``ylim=None``); otherwise they
+            are kept.
 
         Returns
         -------
@@ -908,4 +931,6 @@ class PortillaSimoncelli(nn.Module):
                 ]
             )
             artists.extend([container.markerline, container.stemlines])
+            if rescale_ylim:
+                _fit_ylim(panel, values)
         return artists

@@ -1,0 +1,393 @@
+"""Real images for synthesis, shipped inside installed packages.
+
+The built-in images come from scikit-image's wheel and from this package's own
+data (``einstein``, ``curie``, ``parrot``, ``reptile_skin``: small PNG files next to
+this module, whose provenance and licences are in its ``README.md``; ``color_wheel``
+is drawn on the fly), so nothing is downloaded at run time. Every loader returns a
+float32 tensor (1, C, H, W) with values in [0, 1], grayscale (C = 1) unless
+``as_gray=False`` (C = 3; grayscale images are repeated on the three channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import PipelineError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BUILTIN_IMAGES",
+    "astronaut",
+    "brick",
+    "camera",
+    "coffee",
+    "color_wheel",
+    "curie",
+    "einstein",
+    "grass",
+    "gravel",
+    "list_images",
+    "load_image",
+    "moon",
+    "parrot",
+    "reptile_skin",
+]
+
+_DATA_DIR = Path(__file__).parent
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def read() -> np.ndarray:
+        import skimage.data
+
+        return getattr(skimage.data, name)()
+
+    return read
+
+
+def _packaged(filename: str) -> Callable[[], np.ndarray]:
+    return lambda: _read_file(_DATA_DIR / filename)
+
+
+def _color_wheel_array(size: int = 600) -> np.ndarray:
+    """Hue by angle, saturation by radius, on a white background (uint8 RGB)."""
+    from skimage.color import hsv2rgb
+
+    coords = np.arange(size) - (size - 1) / 2
+    y, x = np.meshgrid(-coords, coords, indexing="ij")
+    radius = np.hypot(x, y) / (size / 2 - 1)
+    hue = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
+    hsv = np.stack([hue, np.clip(radius, 0, 1), np.ones_like(hue)], -1)
+    inside = np.clip((1 - radius) * size / 2 + 0.5, 0, 1)[..., None]  # smooth edge
+    rgb = inside * hsv2rgb(hsv) + (1 - inside)
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+# built-in name -> function returning the image as an array; textures first-class
+# for PS
+BUILTIN_IMAGES: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "brick": _skimage("brick"),
+    "camera": _skimage("camera"),
+    "coffee": _skimage("coffee"),
+    "color_wheel": _color_wheel_array,
+    "curie": _packaged("curie.png"),
+    "einstein": _packaged("einstein.png"),
+    "grass": _skimage("grass"),
+    "gravel": _skimage("gravel"),
+    "moon": _skimage("moon"),
+    "parrot": _packaged("parrot.png"),
+    "reptile_skin": _packaged("reptile_skin.png"),
+}
+
+
+class ImageError(PipelineError):
+    """An image source that cannot be read, with a message saying how to fix it."""
+
+
+# smaller images carry too little to resize or synthesize from
+MIN_IMAGE_SIDE = 8
+
+
+def list_images() -> list[str]:
+    """Names of the built-in images.
+
+    Returns
+    -------
+    names
+        Sorted list of names accepted by :func:`load_image`.
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> "camera" in po.data.list_images()
+    True
+
+    """
+    return sorted(BUILTIN_IMAGES)
+
+
+def _read_array(source: str | Path) -> np.ndarray:
+    name = str(source)
+    if name in BUILTIN_IMAGES:
+        return BUILTIN_IMAGES[name]()
+    path = Path(source)
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image file")
+    if not path.suffix:
+        raise ImageError(
+            f"unknown image {name!r}: use a built-in name "
+            f"({', '.join(list_images())}) or a path to an image file"
+        )
+    if not path.is_file():
+        raise ImageError(f"image file not found: {path}")
+    return _read_file(path)
+
+
+def _read_file(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as handle:
+            array = np.asarray(handle)
+    except Exception as error:  # Pillow raises many types for unreadable files
+        raise ImageError(
+            f"cannot read image file {path}: {type(error).__name__}: {error}"
+        ) from error
+    height, width = array.shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageError(
+            f"image file {path} is {height}x{width}: too small to synthesize from "
+            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels)"
+        )
+    return array
+
+
+def _to_float(array: np.ndarray) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float64) / np.iinfo(array.dtype).max
+    if array.dtype == bool:
+        return array.astype(np.float64)
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ImageError("image has non-finite values (NaN or Inf)")
+    if array.min() < 0 or array.max() > 1:
+        raise ImageError(
+            "float image values must lie in [0, 1], got "
+            f"[{array.min():.4g}, {array.max():.4g}]"
+        )
+    return array
+
+
+def load_image(
+    source: str | Path, as_gray: bool = True, size: int | None = None
+) -> torch.Tensor:
+    """Load a built-in image or an image file as a float32 tensor in [0, 1].
+
+    Parameters
+    ----------
+    source
+        A built-in name (see :func:`list_images`) or the path of an image file.
+    as_gray
+        Convert color images to grayscale (luminance); if False, the image has
+        three (RGB) channels, a grayscale one repeated on each.
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size`` with
+        anti-aliasing.
+
+    Returns
+    -------
+    image
+        Tensor of shape (1, C, H, W), dtype float32, values in [0, 1]; C is 1 if
+        ``as_gray`` else 3.
+
+    Raises
+    ------
+    ImageError
+        If the source is unknown, missing, unreadable or not an image.
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.load_image("camera", size=64).shape
+    torch.Size([1, 1, 64, 64])
+
+    """
+    import torch
+
+    array = _read_array(source)
+    if array.ndim == 3 and array.shape[-1] == 4:  # drop alpha
+        array = array[..., :3]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ImageError(
+            f"{source} is not a 2-D grayscale or RGB image (array shape {array.shape})"
+        )
+    array = _to_float(array)
+    if as_gray and array.ndim == 3:
+        from skimage.color import rgb2gray
+
+        array = rgb2gray(array)
+    if size is not None:
+        if size < 8:
+            raise ImageError(f"size must be at least 8 pixels, got {size}")
+        from skimage.transform import resize
+
+        height, width = array.shape[:2]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        array = array[top : top + side, left : left + side]
+        array = resize(array, (size, size, *array.shape[2:]), anti_aliasing=side > size)
+    array = np.clip(array, 0.0, 1.0)
+    if array.ndim == 2:
+        array = array[None] if as_gray else np.repeat(array[None], 3, axis=0)
+    else:
+        array = np.moveaxis(array, -1, 0)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+
+
+astronaut = partial(load_image, "astronaut")
+brick = partial(load_image, "brick")
+camera = partial(load_image, "camera")
+coffee = partial(load_image, "coffee")
+grass = partial(load_image, "grass")
+gravel = partial(load_image, "gravel")
+moon = partial(load_image, "moon")
+
+
+def einstein(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale photograph of Albert Einstein.
+
+    A public-domain historical portrait, 256 x 256 pixels.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.einstein().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("einstein", as_gray=as_gray, size=size)
+
+
+def curie(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale photograph of Marie Curie.
+
+    A public-domain historical portrait, 256 x 256 pixels.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.curie().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("curie", as_gray=as_gray, size=size)
+
+
+def parrot(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a natural grayscale photograph (stand-in for the reference's parrot).
+
+    The reference library's parrot has no documented licence: this is scikit-image's
+    ``chelsea`` (a cat, CC0) in grayscale, cut and resized to the parrot's size.
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 254, 266)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.parrot().shape
+    torch.Size([1, 1, 254, 266])
+
+    """
+    return load_image("parrot", as_gray=as_gray, size=size)
+
+
+def reptile_skin(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
+    """Load a grayscale texture (stand-in for the reference's reptile skin).
+
+    The reference library's reptile skin has no documented licence: this is the
+    central 256 x 256 crop of scikit-image's ``gravel`` texture (CC0).
+    Provenance and licence: ``pipeline/data/README.md``.
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three identical RGB channels (False).
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.reptile_skin().shape
+    torch.Size([1, 1, 256, 256])
+
+    """
+    return load_image("reptile_skin", as_gray=as_gray, size=size)
+
+
+def color_wheel(as_gray: bool = False, size: int | None = None) -> torch.Tensor:
+    """Draw a color wheel: hue by angle, saturation by distance to the centre.
+
+    A 600 x 600 RGB image computed on the fly (no file): a disk whose hue turns
+    once around the centre (red to the right, counterclockwise through green and
+    blue) and whose saturation grows from white at the centre to full at the rim,
+    on a white background.  It stands in for the reference library's color wheel
+    photograph (see ``pipeline/data/README.md``).
+
+    Parameters
+    ----------
+    as_gray
+        One grayscale channel (True) or three RGB channels (False, the default).
+    size
+        If given, resize to ``size`` x ``size``.
+
+    Returns
+    -------
+    image
+        Float32 tensor of shape (1, 3, 600, 600) (with the defaults), values in
+        [0, 1].
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.color_wheel().shape
+    torch.Size([1, 3, 600, 600])
+    >>> po.data.color_wheel(as_gray=True).shape
+    torch.Size([1, 1, 600, 600])
+
+    """
+    return load_image("color_wheel", as_gray=as_gray, size=size)

@@ -1,0 +1,936 @@
+"""Portilla-Simoncelli texture statistics.
+
+The Portilla-Simoncelli (PS) statistics (Portilla & Simoncelli, 2000) summarise a
+texture by the joint statistics of its complex steerable-pyramid coefficients:
+marginal pixel moments, the moments and central auto-correlations of the partially
+reconstructed low-pass images, the auto-correlations of the coefficient magnitudes,
+and cross-orientation / cross-scale correlations of magnitudes and phases.
+
+:class:`PortillaSimoncelli` returns the same statistics, in the same order and with
+the same normalisations, as ``plenoptic.simulate.PortillaSimoncelli`` (version 2),
+but computes them in a single pass in the Fourier domain:
+
+- the image is Fourier transformed once and every band, low-pass image and
+  up-sampled parent band is obtained by masking, cropping or zero-padding that
+  spectrum (no forward FFT of any intermediate result);
+- the partially reconstructed low-pass images are obtained from the recursion
+  ``R_k = pad(Lo_k R_{k+1}) + lo_k H_k^2 sum_o A_o A'_o`` on the pyramid's own
+  low-pass spectra instead of one full-size reconstruction and down-sampling per
+  scale;
+- the auto-correlations of all the bands of one scale and of that scale's
+  reconstructed image share one real FFT pair;
+- all the covariances of one scale (cross-orientation, cross-scale magnitude and
+  real/imaginary) come from one Gram matrix (a single ``matmul``).
+
+Statistics whose normalising variance vanishes (e.g. every statistic of a constant
+image) take fixed, finite default values: correlations 0, standard deviations 0,
+skewness 0 and kurtosis 3, with finite gradients.
+
+References
+----------
+.. [1] J Portilla and E P Simoncelli. A Parametric Texture Model based on Joint
+   Statistics of Complex Wavelet Coefficients. Int'l Journal of Computer Vision,
+   40(1):49-71, 2000.
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .steerable_pyramid import (
+    SteerablePyramidFreq,
+    _half_spectrum,
+    _pad_cols,
+    _pad_half_cols,
+    _pad_rows,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["PortillaSimoncelli"]
+
+ScaleName = int | str
+
+#: Names of the statistic groups, in the order they appear in the output vector.
+STAT_NAMES: tuple[str, ...] = (
+    "pixel_statistics",
+    "auto_correlation_magnitude",
+    "skew_reconstructed",
+    "kurtosis_reconstructed",
+    "auto_correlation_reconstructed",
+    "std_reconstructed",
+    "cross_orientation_correlation_magnitude",
+    "magnitude_std",
+    "cross_scale_correlation_magnitude",
+    "cross_scale_correlation_real",
+    "var_highpass_residual",
+)
+
+# relative size (in units of machine epsilon times the image's root-mean-square
+# value) below which a standard deviation counts as zero
+_DEGENERATE_EPS_FACTOR = 100.0
+
+
+# ----------------------------------------------------------------------------------
+# small numerically safe helpers
+def _fit_ylim(panel: Axes, values: np.ndarray) -> None:
+    """Set a stem panel's y-limits to its values, always including 0."""
+    low, high = min(0.0, float(np.min(values))), float(np.max(values))
+    pad = 0.05 * (high - low) or 1.0
+    panel.set_ylim(low - pad if low < 0 else 0.0, high + pad)
+
+
+def _safe_ratio(num: Tensor, den: Tensor, ok: Tensor, default: float) -> Tensor:
+    """``num / den`` where ``ok``, ``default`` elsewhere; finite gradients."""
+    den = torch.where(ok, den, torch.ones_like(den))
+    return torch.where(ok, num / den, torch.full_like(num, default))
+
+
+def _modulus(z: Tensor) -> Tensor:
+    """``|z|`` of a complex tensor, faster than ``abs``; gradient 0 at ``z = 0``."""
+    sq = _power(z)
+    return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+
+
+def _power(z: Tensor) -> Tensor:
+    """``|z| ** 2`` of a complex tensor."""
+    return z.real.square() + z.imag.square()
+
+
+def _half_weights(w: int) -> np.ndarray:
+    """Multiplicity of each column of a half spectrum of width ``w`` (Parseval)."""
+    weights = np.full(w // 2 + 1, 2.0)
+    weights[0] = 1.0
+    if w % 2 == 0:
+        weights[-1] = 1.0
+    return weights
+
+
+def _safe_sqrt(value: Tensor, ok: Tensor) -> Tensor:
+    """``sqrt(value)`` where ``ok``, 0 elsewhere; finite gradients."""
+    root = torch.sqrt(torch.where(ok, value, torch.ones_like(value)))
+    return torch.where(ok, root, torch.zeros_like(root))
+
+
+class PortillaSimoncelli(nn.Module):
+    r"""Portilla-Simoncelli texture statistics of images.
+
+    The statistics are computed from a complex steerable pyramid (not tight frame,
+    ``n_orientations`` orientations, ``n_scales`` scales) independently for each
+    batch element and channel.  They are, in this order (see :data:`STAT_NAMES`
+    and :meth:`convert_to_dict` for the shapes):
+
+    - ``pixel_statistics``: mean, variance (``N - 1`` normalised), skewness,
+      kurtosis, minimum and maximum of the pixels;
+    - ``auto_correlation_magnitude``: central ``spatial_corr_width``-square
+      auto-correlation of the (de-meaned) magnitude of every band, divided by its
+      variance;
+    - ``skew_reconstructed``, ``kurtosis_reconstructed``,
+      ``auto_correlation_reconstructed``, ``std_reconstructed``: moments and
+      normalised central auto-correlation of the image reconstructed from the
+      (de-meaned) low-pass residual and all the bands at and coarser than each
+      scale, at that scale's resolution (``n_scales + 1`` images: one per scale
+      and the low-pass residual);
+    - ``cross_orientation_correlation_magnitude``: correlations between the
+      magnitudes of the orientations of each scale;
+    - ``magnitude_std``: standard deviation of the magnitude of every band;
+    - ``cross_scale_correlation_magnitude`` and ``cross_scale_correlation_real``:
+      correlations of each band's magnitude (real part) with the magnitudes (real
+      and imaginary parts) of the up-sampled, phase-doubled bands of the next
+      coarser scale;
+    - ``var_highpass_residual``: variance of the high-pass residual.
+
+    Redundant values (symmetric halves and unit diagonals of correlation
+    matrices) are left out, so the default model gives 710 statistics.
+
+    Parameters
+    ----------
+    image_shape
+        ``(height, width)`` of the images.  Both must be divisible by
+        ``2 ** n_scales``.
+    n_scales
+        Number of pyramid scales (at most ``floor(log2(min(image_shape))) - 2``).
+    n_orientations
+        Number of orientations (2 to 16).
+    spatial_corr_width
+        Width of the central auto-correlation window, at most the size of the
+        coarsest (low-pass residual) image, ``min(image_shape) / 2 ** n_scales``.
+
+    Attributes
+    ----------
+    scales : list
+        ``["pixel_statistics", "residual_lowpass", n_scales - 1, ..., 0,
+        "residual_highpass"]``: the scales the statistics belong to, coarse to fine,
+        for coarse-to-fine synthesis.
+
+    Raises
+    ------
+    ValueError
+        If ``image_shape`` cannot be analysed with these settings (not divisible by
+        ``2 ** n_scales``, too small for ``n_scales`` or for
+        ``spatial_corr_width``), or an argument is out of range.
+
+    References
+    ----------
+    .. [1] J Portilla and E P Simoncelli. A Parametric Texture Model based on Joint
+       Statistics of Complex Wavelet Coefficients. Int'l Journal of Computer
+       Vision, 40(1):49-71, 2000.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import pipeline as po
+    >>> model = po.models.PortillaSimoncelli((256, 256))
+    >>> model(torch.rand(1, 1, 256, 256)).shape
+    torch.Size([1, 1, 710])
+    >>> model(torch.rand(1, 1, 256, 256), scales=[0]).shape
+    torch.Size([1, 1, 181])
+    >>> model.scales
+    ['pixel_statistics', 'residual_lowpass', 3, 2, 1, 0, 'residual_highpass']
+
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        n_scales: int = 4,
+        n_orientations: int = 4,
+        spatial_corr_width: int = 7,
+    ) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) != 2 or shape != tuple(image_shape) or min(shape) < 1:
+            raise ValueError(
+                f"image_shape must be two positive ints (height, width), got {image_shape!r}"
+            )
+        for name, value, low, high in (
+            ("n_scales", n_scales, 1, None),
+            ("n_orientations", n_orientations, 2, 16),
+            ("spatial_corr_width", spatial_corr_width, 1, None),
+        ):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an int, got {value!r}")
+            if value < low or (high is not None and value > high):
+                limit = f">= {low}" if high is None else f"in [{low}, {high}]"
+                raise ValueError(f"{name} must be {limit}, got {value}")
+        factor = 2**n_scales
+        if shape[0] % factor or shape[1] % factor:
+            raise ValueError(
+                "Because of how the Portilla-Simoncelli model handles multiscale "
+                f"representations, image_shape {shape} must be divisible by "
+                f"2**n_scales = {factor} (n_scales={n_scales})"
+            )
+        max_scales = int(np.floor(np.log2(min(shape)))) - 2
+        if n_scales > max_scales:
+            raise ValueError(
+                f"image_shape {shape} is too small for n_scales={n_scales}: at most "
+                f"{max_scales} scales fit (floor(log2(min side)) - 2)"
+            )
+        coarsest = (shape[0] // factor, shape[1] // factor)
+        if spatial_corr_width > min(coarsest):
+            raise ValueError(
+                f"spatial_corr_width={spatial_corr_width} is larger than the coarsest "
+                f"scale {coarsest[0]}x{coarsest[1]} of image_shape {shape} with "
+                f"n_scales={n_scales} (at most {min(coarsest)})"
+            )
+        self.image_shape = shape
+        self.n_scales = int(n_scales)
+        self.n_orientations = int(n_orientations)
+        self.spatial_corr_width = int(spatial_corr_width)
+        self.scales: list[ScaleName] = [
+            "pixel_statistics",
+            "residual_lowpass",
+            *range(self.n_scales - 1, -1, -1),
+            "residual_highpass",
+        ]
+        # the pyramid the statistics are computed from (the reference's settings);
+        # its masks, and the extra ones registered below, are non-persistent
+        # buffers kept in float64, so the state dict stays empty
+        self.pyramid = SteerablePyramidFreq(
+            shape,
+            height=self.n_scales,
+            order=self.n_orientations - 1,
+            is_complex=True,
+            downsample=True,
+            tight_frame=False,
+        )
+        self._add_masks()
+
+        labels, keep = self._layout()
+        self._group_labels = labels
+        self._group_keep = keep
+        keep_flat = np.concatenate([k.ravel() for k in keep.values()])
+        self._n_computed = keep_flat.size
+        self.register_buffer(
+            "_keep_index", torch.as_tensor(np.flatnonzero(keep_flat)), persistent=False
+        )
+        self._representation_scales = np.concatenate(
+            [labels[name].ravel() for name in STAT_NAMES]
+        )[keep_flat]
+        self._scale_index_cache: dict[tuple[str, frozenset], Tensor] = {}
+        self.eval()
+
+    # ------------------------------------------------------------------------------
+    # layout of the representation
+    def _layout(self) -> tuple[OrderedDict, OrderedDict]:
+        """Scale label and keep-mask (non-redundant entries) of every statistic."""
+        n_sc, n_or, width = self.n_scales, self.n_orientations, self.spatial_corr_width
+        scales = np.array(list(range(n_sc)), dtype=object)
+        with_lowpass = np.array([*range(n_sc), "residual_lowpass"], dtype=object)
+        without_coarsest = scales[: n_sc - 1]
+
+        def grid(shape: tuple[int, ...], last: np.ndarray) -> np.ndarray:
+            out = np.empty((*shape, last.size), dtype=object)
+            out[...] = last
+            return out
+
+        labels: OrderedDict[str, np.ndarray] = OrderedDict()
+        labels["pixel_statistics"] = np.array(6 * ["pixel_statistics"], dtype=object)
+        labels["auto_correlation_magnitude"] = grid((width, width, n_or), scales)
+        labels["skew_reconstructed"] = with_lowpass.copy()
+        labels["kurtosis_reconstructed"] = with_lowpass.copy()
+        labels["auto_correlation_reconstructed"] = grid((width, width), with_lowpass)
+        labels["std_reconstructed"] = with_lowpass.copy()
+        labels["cross_orientation_correlation_magnitude"] = grid((n_or, n_or), scales)
+        labels["magnitude_std"] = grid((n_or,), scales)
+        labels["cross_scale_correlation_magnitude"] = grid(
+            (n_or, n_or), without_coarsest
+        )
+        labels["cross_scale_correlation_real"] = grid(
+            (n_or, 2 * n_or), without_coarsest
+        )
+        labels["var_highpass_residual"] = np.array(["residual_highpass"], dtype=object)
+
+        # auto-correlations are point-symmetric: keep the lower triangle (with the
+        # whole first row when the width is even, as it has no mirror) minus the
+        # second half of the diagonal (mirror of the first; the centre is always 1)
+        auto = np.tril(np.ones((width, width), dtype=bool))
+        if width % 2 == 0:
+            auto[0] = True
+        half = np.arange(width // 2, width)
+        auto[half, half] = False
+        # correlation matrices are symmetric with a unit diagonal
+        strictly_lower = np.tril(np.ones((n_or, n_or), dtype=bool), k=-1)
+        keep: OrderedDict[str, np.ndarray] = OrderedDict()
+        for name, lab in labels.items():
+            mask = np.ones(lab.shape, dtype=bool)
+            if name in ("auto_correlation_magnitude", "auto_correlation_reconstructed"):
+                mask &= auto.reshape(width, width, *([1] * (lab.ndim - 2)))
+            elif name == "cross_orientation_correlation_magnitude":
+                mask &= strictly_lower[..., None]
+            keep[name] = mask
+        return labels, keep
+
+    def _scale_index(self, scales: Iterable[ScaleName], device: torch.device) -> Tensor:
+        """Return the indices (into the full vector) of the statistics of ``scales``."""
+        wanted = frozenset(scales)
+        unknown = [s for s in wanted if s not in self.scales]
+        if unknown:
+            raise ValueError(f"unknown scales {unknown}; valid scales: {self.scales}")
+        key = (str(device), wanted)
+        index = self._scale_index_cache.get(key)
+        if index is None:
+            selected = np.array(
+                [label in wanted for label in self._representation_scales]
+            )
+            index = torch.as_tensor(np.flatnonzero(selected), device=device)
+            self._scale_index_cache[key] = index
+        return index
+
+    # ------------------------------------------------------------------------------
+    def forward(
+        self, image: Tensor, scales: Sequence[ScaleName] | None = None
+    ) -> Tensor:
+        """Compute the texture statistics of ``image``.
+
+        Parameters
+        ----------
+        image
+            Real tensor of shape ``(batch, channel, *image_shape)``.
+        scales
+            If given, a subset of :attr:`scales`: only the statistics of these
+            scales are returned (in the order of the full vector).
+
+        Returns
+        -------
+        representation
+            Tensor of shape ``(batch, channel, n_statistics)``.
+
+        Raises
+        ------
+        ValueError
+            If ``image`` is not 4-D, not real floating point, its height and width
+            differ from ``image_shape``, or ``scales`` has unknown names.
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((64, 64), n_scales=2)
+        >>> model(torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 3, 348])
+
+        """
+        if image.ndim != 4:
+            raise ValueError(
+                "image must be 4-D (batch, channel, height, width), got shape "
+                f"{tuple(image.shape)}"
+            )
+        if tuple(image.shape[-2:]) != self.image_shape:
+            raise ValueError(
+                f"image height/width {tuple(image.shape[-2:])} does not match the "
+                f"model's image_shape {self.image_shape}"
+            )
+        if not image.is_floating_point():
+            raise ValueError(f"image must be real floating point, got {image.dtype}")
+        groups = self._statistics(image)
+        flat = torch.cat([g.flatten(2) for g in groups.values()], dim=-1)
+        representation = flat.index_select(-1, self._keep_index)
+        if scales is not None:
+            representation = self.remove_scales(representation, scales)
+        return representation
+
+    def _add_masks(self) -> None:
+        """Register the masks the statistics need beyond the pyramid's own.
+
+        All are derived from the pyramid's mask factors and registered with the
+        pyramid (float64 masters, converted with the module):
+
+        - ``ps_recon{k}``: the real-part response of scale ``k``'s bands,
+          ``hi_k ** 2 * sum_o ana_o syn_o`` (Hermitian part, half spectrum), to
+          add scale ``k`` to a partially reconstructed image;
+        - ``ps_step{k}``: the lowpass step from scale ``k`` to ``k + 1`` (on the
+          grid of ``k + 1``; for the coarsest, with the zero frequency removed,
+          which de-means the lowpass residual) and ``ps_lo`` the initial lowpass;
+        - ``ps_rows{k}`` / ``ps_cols{k}``: cosine and sine tables giving the
+          central ``spatial_corr_width``-square auto-correlation of an image of
+          scale ``k`` (``k = n_scales``: the lowpass residual) from its half power
+          spectrum, as two small matrix products;
+        - ``ps_weights``: half-spectrum weights for Parseval sums on the image grid.
+        """
+        pyr = self.pyramid
+        needed = ["lo", *(f"low{k}" for k in range(self.n_scales))]
+        if not all(pyr._half[key] for key in needed):  # pragma: no cover - guard
+            raise RuntimeError("the pyramid's lowpass images are not half spectra")
+        factors = pyr._factor_masks()
+
+        def half(shifted: np.ndarray) -> np.ndarray:
+            return _half_spectrum(np.fft.ifftshift(shifted, axes=(-2, -1)))
+
+        for k in range(self.n_scales):
+            response = (factors[f"ana{k}"] * factors[f"syn{k}"]).sum(0)
+            pyr._add_mask(f"ps_recon{k}", half(factors[f"hi{k}"] ** 2 * response))
+            step = half(factors[f"lo{k}"])
+            if k == self.n_scales - 1:
+                step[0, 0] = 0.0
+            pyr._add_mask(f"ps_step{k}", step)
+        pyr._add_mask("ps_lo", half(factors["lo"]))
+
+        width = self.spatial_corr_width
+        lags = np.arange(-(width // 2), (width + 1) // 2)
+        for k, (h, w) in enumerate(pyr._dims):
+            rows = 2 * np.pi * np.outer(lags, np.arange(h)) / h
+            pyr._add_mask(f"ps_rows{k}", np.concatenate([np.cos(rows), np.sin(rows)]))
+            fx = np.arange(w // 2 + 1)
+            cols = 2 * np.pi * np.outer(fx, lags) / w
+            weight = _half_weights(w)[:, None] / float(h * w) ** 2
+            pyr._add_mask(
+                f"ps_cols{k}", np.stack([weight * np.cos(cols), -weight * np.sin(cols)])
+            )
+        h, w = self.image_shape
+        pyr._add_mask("ps_weights", _half_weights(w) / float(h * w) ** 2)
+
+    def _statistics(self, image: Tensor) -> OrderedDict[str, Tensor]:
+        """All statistics (redundant ones included), by group, reference shapes."""
+        pyr = self.pyramid
+        dtype = image.dtype
+        n_sc, n_or = self.n_scales, self.n_orientations
+        width = self.spatial_corr_width
+        centre = width // 2
+        eps = torch.finfo(dtype).eps
+        res = torch.finfo(dtype).resolution
+        batch_shape = image.shape[:2]
+
+        def mask(key: str) -> Tensor:
+            return pyr._filter(key, image)
+
+        def autocorr(power: Tensor, k: int) -> Tensor:
+            # central auto-correlation from a half power spectrum on scale k's grid
+            rows = (mask(f"ps_rows{k}") @ power).unflatten(-2, (2, width))
+            return (rows @ mask(f"ps_cols{k}")).sum(-3)
+
+        # the size below which a variance of scale k counts as zero: coefficients of
+        # scale k are 4**k times larger than the image (un-normalised down-sampling)
+        energy = image.detach().pow(2).mean((-2, -1))
+        floor0 = (_DEGENERATE_EPS_FACTOR * eps) ** 2 * energy
+
+        # pixel statistics
+        mean = image.mean((-2, -1), keepdim=True)
+        centred = image - mean
+        sq = centred.square()
+        n_pix = image.shape[-1] * image.shape[-2]
+        var = sq.sum((-2, -1)) / (n_pix - 1)
+        m3 = (sq * centred).mean((-2, -1))
+        m4 = sq.square().mean((-2, -1))
+        ok = var > floor0
+        pixel = torch.stack(
+            [
+                mean[..., 0, 0],
+                var,
+                _safe_ratio(m3, var.pow(1.5), ok, 0.0),
+                _safe_ratio(m4, var.square(), ok, 3.0),
+                image.amin((-2, -1)),
+                image.amax((-2, -1)),
+            ],
+            dim=-1,
+        )
+
+        # ---- the pyramid, in the Fourier domain (one FFT of the image)
+        spectra = pyr.spectra(image, lowpass_at_scales=True)
+        highpass = _power(spectra["residual_highpass"])
+        var_highpass = (highpass @ mask("ps_weights")).sum(-1)
+
+        # ---- partially reconstructed images (half spectra), coarse to fine: the
+        # de-meaned lowpass residual, then recursively R_k = pad(Lo_k R_{k+1}) +
+        # lowpass_k * hi_k**2 sum_o ana_o syn_o; image k is Lo_{k-1} R_k
+        recon_spectra: list[Tensor] = [torch.empty(0)] * (n_sc + 1)
+        reduced = spectra["residual_lowpass"] * mask(f"ps_step{n_sc - 1}")
+        for k in range(n_sc - 1, -1, -1):
+            recon_spectra[k + 1] = reduced
+            h, w = pyr._dims[k]
+            padded = _pad_half_cols(_pad_rows(reduced, h), w // 2 + 1)
+            full = padded + spectra["lowpass", k] * mask(f"ps_recon{k}")
+            reduced = full * mask(f"ps_step{k - 1}" if k else "ps_lo")
+        recon_spectra[0] = reduced
+
+        acm, acr = [], []
+        skew_rec, kurt_rec, std_rec = [], [], []
+        cross_ori, mag_std, cross_mag, cross_real = [], [], [], []
+
+        def recon_moments(k: int) -> None:
+            spec = recon_spectra[k]
+            img = torch.fft.irfft2(spec, s=pyr._dims[k])
+            ac_r = autocorr(_power(spec), k)
+            var_r = ac_r[..., centre, centre]
+            floor = floor0 * 16.0**k
+            ok = var_r > floor
+            stable = ok & (var_r >= res * var)
+            sq_img = img.square()
+            m3 = (sq_img * img).mean((-2, -1))
+            m4 = sq_img.square().mean((-2, -1))
+            skew_rec.append(_safe_ratio(m3, var_r.pow(1.5), stable, 0.0))
+            kurt_rec.append(_safe_ratio(m4, var_r.square(), stable, 3.0))
+            std_rec.append(_safe_sqrt(var_r, ok))
+            acr.append(
+                _safe_ratio(ac_r, var_r[..., None, None], ok[..., None, None], 0)
+            )
+
+        def corr(
+            cov: Tensor, sd_a: Tensor, ok_a: Tensor, sd_b: Tensor, ok_b: Tensor
+        ) -> Tensor:
+            den = sd_a[..., :, None] * sd_b[..., None, :]
+            ok_ab = ok_a[..., :, None] & ok_b[..., None, :]
+            return _safe_ratio(cov, den, ok_ab, 0.0)
+
+        for k in range(n_sc):
+            floor = (floor0 * 16.0**k)[..., None]
+            band = torch.fft.ifft2(spectra[k])
+            mag = _modulus(band)
+            mag = mag - mag.mean((-2, -1), keepdim=True)
+            ac_m = autocorr(_power(torch.fft.rfft2(mag)), k)
+            v_m = ac_m[..., centre, centre]
+            ok_m = v_m > floor
+            sd_m = _safe_sqrt(v_m, ok_m)
+            acm.append(
+                _safe_ratio(ac_m, v_m[..., None, None], ok_m[..., None, None], 0.0)
+            )
+            mag_std.append(sd_m)
+            recon_moments(k)
+
+            # covariances of this scale: one matrix product per pair of band sets
+            h, w = pyr._dims[k]
+            n_k = h * w
+            mag_f = mag.flatten(-2)
+            cov_mm = mag_f @ mag_f.transpose(-1, -2) / n_k
+            cross_ori.append(corr(cov_mm, sd_m, ok_m, sd_m, ok_m))
+            if k == n_sc - 1:
+                continue
+            # parents: the next coarser bands up-sampled (x2, so / 4), their
+            # magnitudes and phase-doubled values |z| exp(2i arg z) = z**2 / |z|
+            parent = torch.fft.ifft2(_pad_cols(_pad_rows(spectra[k + 1], h), w))
+            amp = _modulus(parent)
+            doubled = (parent.square() * amp.reciprocal()).flatten(-2)
+            # the real parts of all orientations, then the imaginary ones
+            doubled = torch.cat([doubled.real, doubled.imag], dim=-2)
+            amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
+            real_f = band.real.flatten(-2)
+            v_p, v_r = amp.square().mean(-1), real_f.square().mean(-1)
+            v_c = doubled.square().mean(-1)
+            ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
+            cov_mp = mag_f @ amp.transpose(-1, -2) / n_k
+            cov_rc = real_f @ doubled.transpose(-1, -2) / n_k
+            cross_mag.append(corr(cov_mp, sd_m, ok_m, _safe_sqrt(v_p, ok_p), ok_p))
+            cross_real.append(
+                corr(
+                    cov_rc,
+                    _safe_sqrt(v_r, ok_r),
+                    ok_r,
+                    _safe_sqrt(v_c, ok_c),
+                    ok_c,
+                )
+            )
+
+        recon_moments(n_sc)  # the lowpass residual's reconstructed image
+
+        def stack(values: list[Tensor], shape: tuple[int, ...]) -> Tensor:
+            if values:
+                return torch.stack(values, dim=-1)
+            return image.new_zeros((*batch_shape, *shape, 0))
+
+        groups: OrderedDict[str, Tensor] = OrderedDict()
+        groups["pixel_statistics"] = pixel
+        groups["auto_correlation_magnitude"] = torch.stack(acm, -1).permute(
+            0, 1, 3, 4, 2, 5
+        )
+        groups["skew_reconstructed"] = torch.stack(skew_rec, -1)
+        groups["kurtosis_reconstructed"] = torch.stack(kurt_rec, -1)
+        groups["auto_correlation_reconstructed"] = torch.stack(acr, -1)
+        groups["std_reconstructed"] = torch.stack(std_rec, -1)
+        groups["cross_orientation_correlation_magnitude"] = torch.stack(cross_ori, -1)
+        groups["magnitude_std"] = torch.stack(mag_std, -1)
+        groups["cross_scale_correlation_magnitude"] = stack(cross_mag, (n_or, n_or))
+        groups["cross_scale_correlation_real"] = stack(cross_real, (n_or, 2 * n_or))
+        groups["var_highpass_residual"] = var_highpass.unsqueeze(-1)
+        return groups
+
+    @property
+    def n_statistics(self) -> int:
+        """Length of the full representation (:meth:`forward` with ``scales=None``)."""
+        return len(self._representation_scales)
+
+    # ------------------------------------------------------------------------------
+    def remove_scales(
+        self, representation_tensor: Tensor, scales_to_keep: Sequence[ScaleName]
+    ) -> Tensor:
+        """Keep only the statistics of some scales.
+
+        Parameters
+        ----------
+        representation_tensor
+            Full representation, shape ``(batch, channel, n_statistics)``.
+        scales_to_keep
+            Subset of :attr:`scales`.
+
+        Returns
+        -------
+        reduced
+            The statistics of those scales, in their order in the full vector.
+
+        Raises
+        ------
+        ValueError
+            If the tensor is not a full representation or a scale is unknown.
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((256, 256))
+        >>> model.remove_scales(model(torch.rand(1, 1, 256, 256)), [0]).shape
+        torch.Size([1, 1, 181])
+
+        """
+        n = representation_tensor.shape[-1]
+        if n != len(self._representation_scales):
+            raise ValueError(
+                f"representation has {n} statistics, expected the full "
+                f"{len(self._representation_scales)}"
+            )
+        index = self._scale_index(scales_to_keep, representation_tensor.device)
+        return representation_tensor.index_select(-1, index)
+
+    def convert_to_dict(
+        self, representation_tensor: Tensor
+    ) -> OrderedDict[str, Tensor]:
+        """Split a full representation into named statistic groups.
+
+        Redundant entries (not part of the vector) are NaN.
+
+        Parameters
+        ----------
+        representation_tensor
+            Tensor of shape ``(batch, channel, n_statistics)`` from :meth:`forward`
+            with ``scales=None``.
+
+        Returns
+        -------
+        representation_dict
+            Groups named as in :data:`STAT_NAMES`, each of shape ``(batch, channel,
+            *group_shape)``, e.g. ``auto_correlation_magnitude`` is ``(batch,
+            channel, spatial_corr_width, spatial_corr_width, n_orientations,
+            n_scales)``.
+
+        Raises
+        ------
+        ValueError
+            If the tensor does not have the full number of statistics.
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((128, 128), n_scales=3)
+        >>> rep = model.convert_to_dict(model(torch.rand(1, 1, 128, 128)))
+        >>> rep["auto_correlation_magnitude"].shape
+        torch.Size([1, 1, 7, 7, 4, 3])
+
+        """
+        n = representation_tensor.shape[-1]
+        if n != len(self._representation_scales):
+            raise ValueError(
+                f"representation tensor is the wrong length: {n} statistics, expected "
+                f"the full {len(self._representation_scales)} of this model "
+                "(convert_to_dict does not take scale subsets)"
+            )
+        lead = representation_tensor.shape[:-1]
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        start = 0
+        for name, keep in self._group_keep.items():
+            count = int(keep.sum())
+            values = representation_tensor.new_full((*lead, *keep.shape), torch.nan)
+            values[..., torch.as_tensor(keep, device=values.device)] = (
+                representation_tensor[..., start : start + count]
+            )
+            out[name] = values
+            start += count
+        return out
+
+    def convert_to_tensor(self, representation_dict: dict[str, Tensor]) -> Tensor:
+        """Inverse of :meth:`convert_to_dict`.
+
+        Parameters
+        ----------
+        representation_dict
+            Groups as returned by :meth:`convert_to_dict`.
+
+        Returns
+        -------
+        representation_tensor
+            Tensor of shape ``(batch, channel, n_statistics)``.
+
+        Raises
+        ------
+        ValueError
+            If groups are missing or unexpected.
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((128, 128), n_scales=3)
+        >>> rep = model(torch.rand(1, 1, 128, 128))
+        >>> torch.equal(model.convert_to_tensor(model.convert_to_dict(rep)), rep)
+        True
+
+        """
+        if set(representation_dict) != set(STAT_NAMES):
+            raise ValueError(
+                f"representation_dict must have the keys {list(STAT_NAMES)}, got "
+                f"{list(representation_dict)}"
+            )
+        pieces = []
+        for name, keep in self._group_keep.items():
+            values = representation_dict[name]
+            pieces.append(values[..., torch.as_tensor(keep, device=values.device)])
+        return torch.cat(pieces, dim=-1)
+
+    # ------------------------------------------------------------------------------
+    # plotting
+    def _plot_groups(self, data: Tensor | dict, batch_idx: int) -> OrderedDict:
+        """Summaries (1-D numpy arrays) of each statistic group, for plotting."""
+        if isinstance(data, dict):
+            extra = sorted(set(data) - set(STAT_NAMES))
+            if extra:
+                raise ValueError(f"representation contains additional keys {extra}")
+            missing = [k for k in STAT_NAMES if k not in data]
+            if missing:
+                raise KeyError(f"representation is missing keys {missing}")
+            rep = {k: v[batch_idx].mean(0) for k, v in data.items()}
+        else:
+            data = torch.as_tensor(data)
+            while data.ndim < 3:
+                data = data.unsqueeze(0)
+            one = data[batch_idx : batch_idx + 1].mean(1, keepdim=True)
+            rep = {k: v[0, 0] for k, v in self.convert_to_dict(one).items()}
+        rep = {k: v.detach().to("cpu", torch.float64) for k, v in rep.items()}
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        out["pixels+var_highpass"] = torch.cat(
+            [rep["pixel_statistics"], rep["var_highpass_residual"]]
+        )
+        out["std+skew+kurtosis recon"] = torch.cat(
+            [
+                rep["std_reconstructed"],
+                rep["skew_reconstructed"],
+                rep["kurtosis_reconstructed"],
+            ]
+        )
+        out["magnitude_std"] = rep["magnitude_std"].flatten()
+        for name in (
+            "auto_correlation_reconstructed",
+            "auto_correlation_magnitude",
+            "cross_orientation_correlation_magnitude",
+            "cross_scale_correlation_magnitude",
+            "cross_scale_correlation_real",
+        ):
+            if name.startswith("cross_scale") and self.n_scales == 1:
+                continue
+            # Euclidean norm over the first two axes, ignoring redundant (NaN) entries
+            out[name] = rep[name].nan_to_num(0.0).square().sum((0, 1)).sqrt().flatten()
+        return OrderedDict((k, v.numpy()) for k, v in out.items())
+
+    def plot_representation(
+        self,
+        data: Tensor | dict,
+        ax: Axes | None = None,
+        figsize: tuple[float, float] | None = None,
+        ylim: tuple[float, float] | Literal[False] | None = None,
+        batch_idx: int = 0,
+        title: str | None = None,
+    ) -> tuple[Figure, list[Axes]]:
+        """Plot the statistics as stem plots, one panel per statistic group.
+
+        Channels are averaged; correlation matrices are summarised by the Euclidean
+        norm of each matrix.  Panels: pixel statistics and high-pass variance;
+        standard deviation, skewness and kurtosis of the reconstructed images;
+        magnitude standard deviations; norms of the reconstructed and magnitude
+        auto-correlations, cross-orientation and (with more than one scale)
+        cross-scale correlations.
+
+        Parameters
+        ----------
+        data
+            A full representation ``(batch, channel, n_statistics)`` or a dict from
+            :meth:`convert_to_dict`.
+        ax
+            Axes to subdivide; a new figure when None.
+        figsize
+            Size of the new figure (default ``(12, 5)``); only without ``ax``.
+        ylim
+            y-limits of every panel; None: automatic, including 0; False: untouched.
+        batch_idx
+            Which batch element to plot.
+        title
+            Figure title.
+
+        Returns
+        -------
+        fig
+            The figure.
+        axes
+            The panels, in the order above.
+
+        Raises
+        ------
+        ValueError
+            If both ``ax`` and ``figsize`` are given, or a dict ``data`` has keys
+            that are not statistic groups.
+        KeyError
+            If a dict ``data`` lacks a statistic group.
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((128, 128), n_scales=3)
+        >>> fig, axes = model.plot_representation(model(torch.rand(1, 1, 128, 128)))
+        >>> len(axes)
+        8
+
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is not None and figsize is not None:
+            raise ValueError("figsize can't be set if ax is given")
+        groups = self._plot_groups(data, batch_idx)
+        n_rows = 3 if self.n_scales > 1 else 2
+        n_cols = math.ceil(len(groups) / n_rows)
+        if ax is None:
+            fig = plt.figure(figsize=figsize or (12, 5))
+            spec = fig.add_gridspec(n_rows, n_cols)
+        else:
+            fig = ax.figure
+            spec = ax.get_subplotspec().subgridspec(n_rows, n_cols)
+            ax.set_axis_off()
+        axes = []
+        for i, (name, values) in enumerate(groups.items()):
+            panel = fig.add_subplot(spec[i // n_cols, i % n_cols])
+            panel.stem(np.arange(values.size), values, basefmt=" ")
+            panel.set_title(name, fontsize="small")
+            if ylim is None:
+                _fit_ylim(panel, values)
+            elif ylim is not False:
+                panel.set_ylim(*ylim)
+            axes.append(panel)
+        if title is not None:
+            fig.suptitle(title)
+        return fig, axes
+
+    def update_plot(
+        self,
+        axes: list[Axes],
+        data: Tensor | dict,
+        batch_idx: int = 0,
+        rescale_ylim: bool = False,
+    ) -> list[Artist]:
+        """Replace the values shown by :meth:`plot_representation`.
+
+        Parameters
+        ----------
+        axes
+            The axes returned by :meth:`plot_representation` (axes without exactly
+            one stem plot are skipped).
+        data
+            New representation, as for :meth:`plot_representation`.
+        batch_idx
+            Which batch element to show.
+        rescale_ylim
+            Whether to fit each panel's y-limits to the new values (as
+            :meth:`plot_representation` does with ``ylim=None``); otherwise they
+            are kept.
+
+        Returns
+        -------
+        artists
+            The updated marker lines and stem lines (for animations).
+
+        Examples
+        --------
+        >>> import torch, pipeline as po
+        >>> model = po.models.PortillaSimoncelli((128, 128), n_scales=3)
+        >>> fig, axes = model.plot_representation(model(torch.rand(1, 1, 128, 128)))
+        >>> artists = model.update_plot(axes, model(torch.rand(1, 1, 128, 128)))
+
+        """
+        groups = self._plot_groups(data, batch_idx)
+        stem_axes = [a for a in axes if len(a.containers) == 1]
+        artists: list[Any] = []
+        for panel, values in zip(stem_axes, groups.values(), strict=False):
+            container = panel.containers[0]
+            x = np.arange(values.size)
+            container.markerline.set_data(x, values)
+            container.stemlines.set_segments(
+                [
+                    np.array([[xi, 0.0], [xi, yi]])
+                    for xi, yi in zip(x, values, strict=True)
+                ]
+            )
+            artists.extend([container.markerline, container.stemlines])
+            if rescale_ylim:
+                _fit_ylim(panel, values)
+        return artists

@@ -1,0 +1,972 @@
+"""The optimization machinery every image-optimizing synthesis method shares.
+
+A method (metamer, MAD competition, coarse-to-fine metamer, geodesic...) subclasses
+:class:`OptimizedSynthesis` and supplies only what differs: the tensor being optimized
+and an objective that returns named terms. The loop, stopping rule, history, progress
+observation, saving and loading live here once.
+
+Every iteration produces an :class:`IterationRecord`. A caller can pass
+``on_iteration`` to :meth:`OptimizedSynthesis.synthesize` to stream the records
+somewhere (a zarr store, say) and ``keep_history=False`` so nothing accumulates in
+memory however long synthesis runs.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from ..errors import PipelineError
+
+__all__ = [
+    "FINITE_CHECK_EVERY",
+    "IterationRecord",
+    "OptimizedSynthesis",
+    "SynthesisDivergedError",
+    "SynthesisLoadError",
+    "check_finite",
+    "default_adam_kwargs",
+]
+
+SAVE_FORMAT = "pipeline.synthesis/1"
+
+
+class SynthesisLoadError(PipelineError):
+    """A saved synthesis that cannot be loaded into this object."""
+
+
+class SynthesisDivergedError(PipelineError):
+    """The objective became NaN or infinite during synthesis."""
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """What one iteration of synthesis produced.
+
+    Attributes
+    ----------
+    iteration
+        Index of the iteration (0 for the first ever, continuing across calls).
+    values
+        Named values of this iteration, detached, on the synthesis device: the
+        objective's terms (``loss``, ``penalty``, method-specific ones) evaluated on
+        the image at the start of the iteration, plus ``gradient_norm`` and
+        ``pixel_change_norm`` of the step taken.
+    image
+        The optimized tensor at the start of this iteration (detached clone) if this
+        iteration is one that ``store_progress`` keeps, else ``None``.
+
+    """
+
+    iteration: int
+    values: dict[str, Tensor]
+    image: Tensor | None
+
+
+def default_adam_kwargs(lr: float, device: torch.device | str) -> dict[str, Any]:
+    """Keyword arguments of the default optimizer, Adam with amsgrad.
+
+    Parameters
+    ----------
+    lr
+        Learning rate.
+    device
+        Device of the optimized tensor: on CPU and CUDA the fused implementation
+        (the same update rule in one kernel per step) is used.
+
+    Returns
+    -------
+    kwargs
+        For :class:`torch.optim.Adam`.
+
+    """
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return {"lr": lr, "amsgrad": True, "fused": fused}
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _normalize_store_progress(store_progress: bool | int) -> int:
+    if isinstance(store_progress, bool):
+        return int(store_progress)
+    if not isinstance(store_progress, int) or store_progress < 0:
+        raise ValueError(
+            f"store_progress must be a bool or a non-negative int, got {store_progress!r}"
+        )
+    return store_progress
+
+
+#: iterations whose losses may stay unchecked on the device (see ``_iterate``)
+FINITE_CHECK_EVERY = 32
+
+
+def check_finite(values: list[tuple[int, Tensor]]) -> None:
+    """Raise at the first iteration with a NaN or infinite value.
+
+    Parameters
+    ----------
+    values
+        (iteration, value) pairs, in order; the values may live on a device (one
+        transfer for all of them) and have any shape.
+
+    Raises
+    ------
+    SynthesisDivergedError
+        Naming the first bad iteration and the bad value.
+
+    """
+    if not values:
+        return
+    flat = [value.detach().reshape(-1) for _, value in values]
+    finite = torch.isfinite(torch.cat(flat))
+    if bool(finite.all()):
+        return
+    bad = int(torch.nonzero(~finite)[0, 0])
+    ends = torch.tensor([f.numel() for f in flat]).cumsum(0)
+    entry = int(torch.searchsorted(ends, bad, right=True))
+    iteration = values[entry][0]
+    value = torch.cat(flat)[bad].item()
+    raise SynthesisDivergedError(
+        f"loss became {value} at iteration {iteration}: lower the learning rate or "
+        "check the model and image"
+    )
+
+
+class OptimizedSynthesis(abc.ABC):
+    """Base class of syntheses that optimize an image with a torch optimizer.
+
+    Subclasses implement :meth:`_objective_terms`, :meth:`_initial_tensor`,
+    :attr:`_target_tensors` and the constructor; they may override the hooks
+    :meth:`_after_step` (e.g. to switch scales), :meth:`_may_converge`,
+    :meth:`_progress_postfix`, :meth:`_checked_settings`, :meth:`_extra_state` and
+    :meth:`_load_extra_state`, and set :attr:`_minimized_term`.
+
+    Parameters
+    ----------
+    penalty_function
+        Callable applied to the optimized image that returns a scalar penalty.
+    penalty_lambda
+        Non-negative weight of the penalty in the objective.
+
+    """
+
+    #: name of the "optimized image" in attributes (``saved_<name>``) and stores
+    _synthesized_name = "image"
+    #: learning rate of the default optimizer
+    _default_lr = 0.01
+    #: objective term the optimizer minimizes (the others are only recorded)
+    _minimized_term = "loss"
+    #: scalar term the stopping rule and the divergence check watch
+    _monitored_term = "loss"
+    #: dimensions of the gradient and pixel-change norms (None: the whole tensor;
+    #: (1, 2, 3): one norm per image of a batch)
+    _norm_dims: tuple[int, ...] | None = None
+
+    def __init__(
+        self,
+        penalty_function: Callable[[Tensor], Tensor],
+        penalty_lambda: float,
+    ) -> None:
+        if penalty_lambda < 0:
+            raise ValueError(
+                f"penalty_lambda must be non-negative, got {penalty_lambda}"
+            )
+        self._penalty_function = penalty_function
+        self._penalty_lambda = float(penalty_lambda)
+        self._optimized = torch.tensor([])
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._scheduler: Any = None
+        self._optimizer_spec: tuple[str, dict] | None = None
+        self._scheduler_spec: tuple[str, dict] | None = None
+        self._pending_optimizer_state: dict | None = None
+        self._pending_scheduler_state: dict | None = None
+        self._loaded = False
+        self._store_progress = 0
+        self._history: dict[str, list[Tensor]] = collections.defaultdict(list)
+        self._saved: list[Tensor] = []
+        self._n_iterations = 0
+        self._recent_losses: collections.deque[float] = collections.deque()
+        self._current_values: dict[str, Tensor] | None = None
+
+    # -- what subclasses provide -------------------------------------------------
+    @abc.abstractmethod
+    def _objective_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Return the objective's named terms at ``x``; ``"loss"`` is minimized."""
+
+    @abc.abstractmethod
+    def _initial_tensor(self, initial: Tensor | None) -> Tensor:
+        """Return the starting value of the optimized tensor (not yet a leaf)."""
+
+    @property
+    @abc.abstractmethod
+    def _target_tensors(self) -> dict[str, Tensor]:
+        """Tensors that define the problem, checked for equality on load."""
+
+    def _after_step(self, record: IterationRecord) -> str | None:
+        """Run after each iteration; return a reason string to stop synthesis."""
+        return None
+
+    def _may_converge(self) -> bool:
+        """Whether the stopping rule may end synthesis now (always, by default)."""
+        return True
+
+    def _progress_postfix(self) -> dict[str, str]:
+        """Return extra fields the progress bar shows beside the loss."""
+        return {}
+
+    def _checked_settings(self) -> dict[str, Any]:
+        """Return plain settings that must match between a saved and a new object."""
+        return {"penalty_lambda": self._penalty_lambda}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Return method-specific state to save (tensors and plain values only)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what :meth:`_extra_state` returned (nothing by default)."""
+
+    def _probe_values(self) -> dict[str, Tensor]:
+        """Return the user's callables' outputs on fixed probes, compared on load."""
+        target = next(iter(self._target_tensors.values()))
+        probe = target * 1.5 - 0.25
+        return {"penalty_function": self._penalty_function(probe).detach()}
+
+    # -- public attributes ---------------------------------------------------------
+    @property
+    def penalty_function(self) -> Callable[[Tensor], Tensor]:
+        """Callable which penalizes additional properties of the synthesized image."""
+        return self._penalty_function
+
+    @property
+    def penalty_lambda(self) -> float:
+        """Magnitude of the regularization weight."""
+        return self._penalty_lambda
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """Torch optimizer object which updates the synthesis target."""
+        return self._optimizer
+
+    @property
+    def scheduler(self) -> Any:
+        """Learning rate scheduler which adjusts optimizer learning rate."""
+        return self._scheduler
+
+    @property
+    def store_progress(self) -> bool | int:
+        """How often the optimized image is cached (False: never, True/1: always)."""
+        return self._store_progress
+
+    @property
+    def monitored_term(self) -> str:
+        """Objective term the stopping rule and the divergence check watch."""
+        return self._monitored_term
+
+    @property
+    def synthesized_name(self) -> str:
+        """Name of the optimized image (``"metamer"``, ``"mad_image"``...)."""
+        return self._synthesized_name
+
+    @property
+    def synthesized_image(self) -> Tensor:
+        """The image being optimized (also under its method's own name)."""
+        return self._optimized
+
+    @property
+    def n_iterations(self) -> int:
+        """Number of iterations run so far, across all calls to ``synthesize``."""
+        return self._n_iterations
+
+    def _stacked(self, name: str) -> Tensor:
+        values = self._history.get(name, [])
+        current = self._current_values
+        tail = [current[name]] if current is not None and name in current else []
+        if not values and not tail:
+            return torch.tensor([])
+        return torch.stack([v.cpu() for v in (*values, *tail)])
+
+    @property
+    def losses(self) -> Tensor:
+        """Optimization loss over iterations (length iterations + 1; on the CPU)."""
+        return self._stacked("loss")
+
+    @property
+    def penalties(self) -> Tensor:
+        """Penalty function output over iterations (length iterations + 1; CPU)."""
+        return self._stacked("penalty")
+
+    @property
+    def gradient_norm(self) -> Tensor:
+        """Optimization gradient's L2 norm over iterations (on the CPU)."""
+        return self._stacked("gradient_norm")
+
+    @property
+    def pixel_change_norm(self) -> Tensor:
+        """L2 norm change in pixel values over iterations (on the CPU)."""
+        return self._stacked("pixel_change_norm")
+
+    @property
+    def current_values(self) -> dict[str, Tensor]:
+        """Objective terms of the current image (``loss``, ``penalty``...).
+
+        Empty before the first call to :meth:`synthesize` finishes.
+        """
+        return dict(self._current_values or {})
+
+    def _saved_images(self) -> Tensor:
+        """Return the stored images then the current one (CPU), or an empty tensor."""
+        if self._optimized.numel() == 0:
+            return torch.tensor([])
+        current = self._optimized.detach().cpu()
+        return torch.stack([*self._saved, current])
+
+    def saved_iterations(self) -> list[int]:
+        """Return the iterations at which the saved images were taken.
+
+        Returns
+        -------
+        iterations
+            One entry per saved image; the last is the current iteration.
+
+        """
+        if self._optimized.numel() == 0:
+            return []
+        step = self._store_progress
+        stored = range(0, self._n_iterations, step) if step and self._saved else []
+        return [*stored, self._n_iterations]
+
+    # -- setup -----------------------------------------------------------------------
+    def setup(
+        self,
+        initial_image: Tensor | None = None,
+        optimizer: type[torch.optim.Optimizer] | None = None,
+        optimizer_kwargs: dict | None = None,
+        scheduler: type | None = None,
+        scheduler_kwargs: dict | None = None,
+    ) -> None:
+        """Initialize the synthesized image, the optimizer and the scheduler.
+
+        Can only be called once, before :meth:`synthesize`. After :meth:`load`, pass
+        only the optimizer and scheduler classes: their arguments, state and the image
+        come from the saved file.
+
+        Parameters
+        ----------
+        initial_image
+            Starting point of the optimization. ``None`` uses the method's default.
+        optimizer
+            Un-initialized optimizer class; ``None`` uses :class:`torch.optim.Adam`.
+        optimizer_kwargs
+            Keyword arguments of the optimizer. ``None`` uses ``{"lr": 0.01}`` (the
+            method's default learning rate) and,
+            with the default optimizer, ``{"amsgrad": True}``.
+        scheduler
+            Un-initialized learning rate scheduler class, or ``None`` for none.
+        scheduler_kwargs
+            Keyword arguments of the scheduler.
+
+        Raises
+        ------
+        ValueError
+            If setup already ran or synthesis started, or if an image or keyword
+            arguments are given after :meth:`load`, or if the optimizer or scheduler
+            class differs from the loaded one.
+        TypeError
+            If the loaded synthesis used a non-default optimizer or a scheduler and
+            its class is not given.
+
+        """
+        if self._optimizer is not None or (self._n_iterations > 0 and not self._loaded):
+            raise ValueError("setup() can only be called once and before synthesize()")
+        if self._loaded:
+            self._setup_after_load(
+                initial_image, optimizer, optimizer_kwargs, scheduler, scheduler_kwargs
+            )
+            return
+        start = self._initial_tensor(initial_image)
+        self._optimized = start.detach().clone().requires_grad_(True)
+        if optimizer_kwargs is None:
+            optimizer_kwargs = (
+                default_adam_kwargs(self._default_lr, start.device)
+                if optimizer is None
+                else {"lr": self._default_lr}
+            )
+        optimizer = optimizer or torch.optim.Adam
+        self._optimizer_spec = (_class_path(optimizer), dict(optimizer_kwargs))
+        self._optimizer = optimizer([self._optimized], **optimizer_kwargs)
+        if scheduler is not None:
+            scheduler_kwargs = dict(scheduler_kwargs or {})
+            self._scheduler_spec = (_class_path(scheduler), scheduler_kwargs)
+            self._scheduler = scheduler(self._optimizer, **scheduler_kwargs)
+
+    def _setup_after_load(
+        self,
+        initial_image: Tensor | None,
+        optimizer: type | None,
+        optimizer_kwargs: dict | None,
+        scheduler: type | None,
+        scheduler_kwargs: dict | None,
+    ) -> None:
+        if initial_image is not None:
+            raise ValueError("Cannot set initial_image after calling load()")
+        if optimizer_kwargs is not None:
+            raise ValueError("Cannot set optimizer_kwargs after calling load()")
+        if scheduler_kwargs is not None:
+            raise ValueError("Cannot set scheduler_kwargs after calling load()")
+        assert self._optimizer_spec is not None
+        saved_path, kwargs = self._optimizer_spec
+        if optimizer is None:
+            if saved_path != _class_path(torch.optim.Adam):
+                raise TypeError(
+                    f"the loaded synthesis used optimizer {saved_path}: pass it to setup()"
+                )
+            optimizer = torch.optim.Adam
+        elif _class_path(optimizer) != saved_path:
+            raise ValueError(
+                f"the loaded synthesis used optimizer {saved_path}, not "
+                f"{_class_path(optimizer)}"
+            )
+        self._optimizer = optimizer([self._optimized], **kwargs)
+        if self._pending_optimizer_state is not None:
+            self._optimizer.load_state_dict(self._pending_optimizer_state)
+        if self._scheduler_spec is not None:
+            saved_path, kwargs = self._scheduler_spec
+            if scheduler is None:
+                raise TypeError(
+                    f"the loaded synthesis used scheduler {saved_path}: pass it to setup()"
+                )
+            if _class_path(scheduler) != saved_path:
+                raise ValueError(
+                    f"the loaded synthesis used scheduler {saved_path}, not "
+                    f"{_class_path(scheduler)}"
+                )
+            self._scheduler = scheduler(self._optimizer, **kwargs)
+            if self._pending_scheduler_state is not None:
+                self._scheduler.load_state_dict(self._pending_scheduler_state)
+        elif scheduler is not None:
+            raise ValueError("the loaded synthesis used no scheduler")
+        self._pending_optimizer_state = self._pending_scheduler_state = None
+        self._loaded = False
+
+    # -- the loop --------------------------------------------------------------------
+    def objective_function(self, x: Tensor | None = None) -> Tensor:
+        """Total objective (loss plus weighted penalty) at ``x``.
+
+        Parameters
+        ----------
+        x
+            Image to evaluate; ``None`` uses the current synthesized image.
+
+        Returns
+        -------
+        loss
+            Scalar tensor; an empty tensor before setup when ``x`` is ``None``.
+
+        """
+        if x is None:
+            if self._optimized.numel() == 0:
+                return torch.tensor([])
+            x = self._optimized
+        return self._objective_terms(x)["loss"]
+
+    def _step(self) -> dict[str, Tensor]:
+        x = self._optimized
+        previous = x.detach().clone()
+        terms: dict[str, Tensor] = {}
+
+        def closure() -> Tensor:
+            self._optimizer.zero_grad(set_to_none=True)
+            values = self._objective_terms(x)
+            values[self._minimized_term].backward(inputs=[x])
+            if not terms:  # keep the terms of the image at the start of the step
+                # clone: a reduction's result can be a view of a whole image-sized
+                # buffer, which a streamed history would otherwise keep alive
+                terms.update({k: v.detach().clone() for k, v in values.items()})
+            return values[self._minimized_term]
+
+        self._optimizer.step(closure)
+        with torch.no_grad():
+            dims = self._norm_dims
+            terms["gradient_norm"] = torch.linalg.vector_norm(x.grad, dim=dims)
+            terms["pixel_change_norm"] = torch.linalg.vector_norm(
+                x - previous, dim=dims
+            )
+        return terms
+
+    def synthesize(
+        self,
+        max_iter: int = 100,
+        store_progress: bool | int = False,
+        stop_criterion: float = 1e-4,
+        stop_iters_to_check: int = 50,
+        *,
+        on_iteration: Callable[[IterationRecord], None] | None = None,
+        keep_history: bool = True,
+        progress: bool = True,
+    ) -> None:
+        """Run synthesis for up to ``max_iter`` more iterations.
+
+        Synthesis continues where the last call stopped. It stops early when the loss
+        changed by less than ``stop_criterion`` over the last ``stop_iters_to_check``
+        iterations.
+
+        Parameters
+        ----------
+        max_iter
+            Maximum number of iterations to run in this call.
+        store_progress
+            Keep the image every ``store_progress`` iterations (True: every one,
+            False or 0: never). Must stay the same across calls that continue.
+        stop_criterion
+            Threshold on the loss change over ``stop_iters_to_check`` iterations.
+        stop_iters_to_check
+            How many iterations back the loss change is measured.
+        on_iteration
+            Called with each :class:`IterationRecord` (e.g. to stream it to disk).
+        keep_history
+            Keep per-iteration values and stored images in memory (the attributes
+            ``losses``, ``saved_...``). With ``False`` only ``on_iteration`` sees them.
+        progress
+            Show a tqdm progress bar with the loss.
+
+        Raises
+        ------
+        ValueError
+            If ``max_iter`` is not positive, ``store_progress`` changed since the last
+            call, or the loss becomes NaN or infinite.
+
+        """
+        if not isinstance(max_iter, int) or max_iter <= 0:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        if stop_iters_to_check < 1:
+            raise ValueError("stop_iters_to_check must be at least 1")
+        step = _normalize_store_progress(store_progress)
+        if self._n_iterations > 0 and step != self._store_progress:
+            raise ValueError(
+                "store_progress must stay the same when synthesis continues: was "
+                f"{self._store_progress}, got {step}"
+            )
+        if self._optimizer is None:
+            self.setup()
+        self._store_progress = step
+        self._current_values = None
+        for record, reason in self._iterate(
+            max_iter, stop_criterion, stop_iters_to_check, progress
+        ):
+            if keep_history:
+                for name, value in record.values.items():
+                    self._history[name].append(value)
+                if record.image is not None:
+                    self._saved.append(record.image.cpu())
+            if on_iteration is not None:
+                on_iteration(record)
+            if reason is not None:
+                warnings.warn(reason, UserWarning, stacklevel=2)
+        self.refresh_current_values()
+
+    def refresh_current_values(self) -> None:
+        """Evaluate the objective's terms at the current image (``current_values``).
+
+        :meth:`synthesize` does this when it returns.
+        """
+        with torch.no_grad():
+            self._current_values = {
+                k: v.detach() for k, v in self._objective_terms(self._optimized).items()
+            }
+
+    def _iterate(
+        self,
+        max_iter: int,
+        stop_criterion: float,
+        stop_iters_to_check: int,
+        progress: bool,
+    ) -> Iterator[tuple[IterationRecord, str | None]]:
+        """Run the iterations; read values back from the device only when needed.
+
+        The loss is copied to the host every iteration only when the stopping rule
+        reads it (``stop_criterion > 0``); otherwise losses stay on the device and
+        are checked for NaN/Inf every :data:`FINITE_CHECK_EVERY` iterations, at the
+        end, and by whoever stores the records (a divergence is still reported at
+        the first bad iteration). The progress bar reads the loss about once a
+        second.
+        """
+        from tqdm.auto import tqdm
+
+        recent = self._recent_losses
+        watch = stop_criterion > 0
+        unchecked: list[tuple[int, Tensor]] = []
+        shown = -math.inf
+        bar = tqdm(range(max_iter), disable=not progress, mininterval=1.0, leave=False)
+        for _ in bar:
+            t = self._n_iterations
+            image = None
+            if self._store_progress and t % self._store_progress == 0:
+                image = self._optimized.detach().clone()
+            values = self._step()
+            monitored = values[self._monitored_term]
+            unchecked.append((t, monitored))
+            if watch:  # the stopping rule reads the loss anyway: one read, both uses
+                loss = monitored.item()
+                if not math.isfinite(loss):
+                    check_finite(unchecked)  # raises, naming the iteration
+                unchecked.clear()
+            elif len(unchecked) >= FINITE_CHECK_EVERY:
+                check_finite(unchecked)
+                unchecked.clear()
+            if self._scheduler is not None:
+                if isinstance(
+                    self._scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
+                ):
+                    self._scheduler.step(monitored)
+                else:
+                    self._scheduler.step()
+            self._n_iterations = t + 1
+            record = IterationRecord(t, values, image)
+            reason = self._after_step(record)
+            if watch:
+                recent.append(loss)
+                while len(recent) > stop_iters_to_check + 1:
+                    recent.popleft()
+                if (
+                    reason is None
+                    and len(recent) > stop_iters_to_check
+                    and self._may_converge()
+                    and abs(recent[0] - recent[-1]) < stop_criterion
+                ):
+                    reason = "Loss has converged, stopping synthesis"
+            if progress and time.monotonic() - shown >= 1.0:
+                shown = time.monotonic()
+                bar.set_postfix(
+                    loss=f"{monitored.item():.4g}",
+                    **self._progress_postfix(),
+                    refresh=False,
+                )
+            yield record, reason
+            if reason is not None:
+                break
+        check_finite(unchecked)
+        bar.close()
+
+    # -- progress --------------------------------------------------------------------
+    def get_progress(
+        self,
+        iteration: int | None,
+        iteration_selection: Literal["floor", "ceiling", "round"] = "round",
+    ) -> dict[str, Any]:
+        """Return a dictionary summarizing synthesis progress at ``iteration``.
+
+        Parameters
+        ----------
+        iteration
+            Iteration to summarize; ``None`` or ``-1`` is the current one. Negative
+            values count from the end.
+        iteration_selection
+            Which stored image to return when ``iteration`` was not stored:
+            ``"floor"``, ``"ceiling"`` or ``"round"`` (closest, ties go up).
+
+        Returns
+        -------
+        progress_info
+            The per-iteration values at that iteration (``losses``, ``penalties``,
+            ``gradient_norm``, ``pixel_change_norm`` — the last two ``None`` for the
+            current iteration — and method-specific ones), ``iteration``, and when
+            images were stored, ``saved_<name>`` with ``store_progress_iteration``.
+
+        Raises
+        ------
+        IndexError
+            If ``iteration`` is out of range.
+
+        """
+        n = self._n_iterations
+        if iteration is None:
+            iteration = n
+        if iteration < 0:
+            iteration = n + 1 + iteration
+        if not 0 <= iteration <= n:
+            raise IndexError(f"iteration must be in [-{n + 1}, {n}], got {iteration}")
+        plural = {"loss": "losses", "penalty": "penalties"}
+        names = list(self._history) or list(self._current_values or {})
+        info: dict[str, Any] = {}
+        for name in names:
+            series = self._stacked(name)
+            key = plural.get(name, name)
+            info[key] = series[iteration] if iteration < len(series) else None
+        info["iteration"] = iteration
+        if self._store_progress and self._saved:
+            saved = self.saved_iterations()
+            index = _select_saved(saved, iteration, iteration_selection)
+            if saved[index] != iteration:
+                warnings.warn(
+                    f"Requested iteration {iteration} was not stored; using "
+                    f"iteration {saved[index]}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            info[f"saved_{self._synthesized_name}"] = self._saved_images()[index]
+            info["store_progress_iteration"] = saved[index]
+        return info
+
+    # -- devices, saving, loading ----------------------------------------------------
+    def _tensor_attributes(self) -> list[str]:
+        """Names of attributes holding tensors that move with :meth:`to`."""
+        return []
+
+    def to(self, *args: Any, **kwargs: Any) -> None:
+        """Move and/or cast every tensor of the synthesis, in place.
+
+        Takes the arguments of :meth:`torch.Tensor.to` (device, dtype, tensor).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Passed to :meth:`torch.Tensor.to`.
+
+        """
+        for name in self._tensor_attributes():
+            setattr(self, name, getattr(self, name).to(*args, **kwargs))
+        if self._optimized.numel():
+            self._optimized.data = self._optimized.data.to(*args, **kwargs)
+            if self._optimized.grad is not None:
+                self._optimized.grad = None
+        if self._optimizer is not None:
+            for state in self._optimizer.state.values():
+                for key, value in state.items():
+                    if isinstance(value, Tensor) and value.is_floating_point():
+                        state[key] = value.to(*args, **kwargs)
+        self._saved = [s.to(*args, **kwargs).cpu() for s in self._saved]
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "n_iterations": self._n_iterations,
+            "store_progress": self._store_progress,
+            "optimized": self._optimized.detach(),
+            "history": {k: torch.stack(v) for k, v in self._history.items() if v},
+            "saved": torch.stack(self._saved) if self._saved else torch.tensor([]),
+            "recent_losses": list(self._recent_losses),
+            "current_values": self._current_values,
+            "optimizer_spec": self._optimizer_spec,
+            "scheduler_spec": self._scheduler_spec,
+            "optimizer_state": self._optimizer.state_dict()
+            if self._optimizer
+            else None,
+            "scheduler_state": self._scheduler.state_dict()
+            if self._scheduler
+            else None,
+            "targets": {k: v.detach() for k, v in self._target_tensors.items()},
+            "probes": self._probe_values(),
+            "settings": self._checked_settings(),
+            "extra": self._extra_state(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the synthesis state (not the model) as tensors and plain values.
+
+        What :meth:`save` writes and :meth:`load_state_dict` restores: the image,
+        optimizer and scheduler state, history and the checks of :meth:`load`.
+
+        Returns
+        -------
+        state
+            Nested dicts and lists of tensors, numbers and strings only.
+
+        """
+        return {
+            "format": SAVE_FORMAT,
+            "class": type(self).__name__,
+            "torch_version": str(torch.__version__),
+            "state": self._state(),
+        }
+
+    def save(self, file_path: str | Path) -> None:
+        """Save the synthesis state (not the model) to a ``.pt`` file.
+
+        The file holds only tensors and plain values: it loads with
+        ``torch.load(..., weights_only=True)``, so loading never executes code.
+
+        Parameters
+        ----------
+        file_path
+            Where to write.
+
+        """
+        torch.save(self.state_dict(), file_path)
+
+    def load(
+        self,
+        file_path: str | Path,
+        map_location: str | torch.device | None = None,
+        raise_on_checks: bool = True,
+        tensor_equality_atol: float = 1e-8,
+        tensor_equality_rtol: float = 1e-5,
+    ) -> None:
+        """Load a saved synthesis into this (identically initialized) object.
+
+        The object must have been constructed with the same image, model (checked
+        through its representation), loss and penalty as the saved one.
+
+        Parameters
+        ----------
+        file_path
+            The file written by :meth:`save`.
+        map_location
+            Passed to :func:`torch.load`, e.g. ``"cpu"`` for a file saved on a GPU.
+        raise_on_checks
+            Raise ValueError when a check fails; with ``False``, warn instead (dtype
+            and device mismatches always raise).
+        tensor_equality_atol, tensor_equality_rtol
+            Tolerances of the equality checks.
+
+        Raises
+        ------
+        SynthesisLoadError
+            If the file is not a saved synthesis of this class, or a check fails.
+
+        """
+        try:
+            payload = torch.load(
+                file_path, map_location=map_location, weights_only=True
+            )
+        except Exception as error:
+            raise SynthesisLoadError(
+                f"cannot read saved synthesis {file_path}: {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}"
+            ) from error
+        self.load_state_dict(
+            payload,
+            raise_on_checks,
+            tensor_equality_atol,
+            tensor_equality_rtol,
+            source=str(file_path),
+        )
+
+    def load_state_dict(
+        self,
+        payload: dict[str, Any],
+        raise_on_checks: bool = True,
+        tensor_equality_atol: float = 1e-8,
+        tensor_equality_rtol: float = 1e-5,
+        source: str = "the state",
+    ) -> None:
+        """Restore what :meth:`state_dict` returned, after the checks of :meth:`load`.
+
+        Parameters
+        ----------
+        payload
+            The state.
+        raise_on_checks, tensor_equality_atol, tensor_equality_rtol
+            As :meth:`load`.
+        source
+            Where the state came from, for error messages.
+
+        Raises
+        ------
+        SynthesisLoadError
+            If the state is not that of this class, or a check fails.
+
+        """
+        if not isinstance(payload, dict) or payload.get("format") != SAVE_FORMAT:
+            raise SynthesisLoadError(f"{source} is not a saved pipeline synthesis")
+        if payload["class"] != type(self).__name__:
+            raise SynthesisLoadError(
+                f"{source} holds a {payload['class']}, not a {type(self).__name__}"
+            )
+        if self._n_iterations > 0 or self._optimizer is not None:
+            raise SynthesisLoadError(
+                "load() must be called on a freshly created object"
+            )
+        state = payload["state"]
+        current = {k: v.detach() for k, v in self._target_tensors.items()}
+        checks = [*((k, state["targets"][k], v) for k, v in current.items())]
+        checks += [(k, state["probes"][k], v) for k, v in self._probe_values().items()]
+        for name, saved, mine in checks:
+            problem = _tensor_mismatch(
+                saved, mine, tensor_equality_atol, tensor_equality_rtol
+            )
+            if problem is None:
+                continue
+            message = f"Saved and initialized attribute {name} have different {problem}"
+            if raise_on_checks or problem in ("dtype", "device"):
+                raise SynthesisLoadError(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
+        for name, mine in self._checked_settings().items():
+            if state["settings"].get(name) != mine:
+                message = (
+                    f"Saved and initialized attribute {name} have different values"
+                )
+                if raise_on_checks:
+                    raise SynthesisLoadError(message)
+                warnings.warn(message, UserWarning, stacklevel=2)
+        self._restore(state)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self._n_iterations = state["n_iterations"]
+        self._store_progress = state["store_progress"]
+        self._optimized = state["optimized"].clone().requires_grad_(True)
+        self._history = collections.defaultdict(
+            list, {k: list(v.unbind(0)) for k, v in state["history"].items()}
+        )
+        saved = state["saved"]
+        self._saved = list(saved.unbind(0)) if saved.numel() else []
+        self._recent_losses = collections.deque(state["recent_losses"])
+        self._current_values = state["current_values"]
+        self._optimizer_spec = state["optimizer_spec"]
+        self._scheduler_spec = state["scheduler_spec"]
+        self._pending_optimizer_state = state["optimizer_state"]
+        self._pending_scheduler_state = state["scheduler_state"]
+        self._load_extra_state(state["extra"])
+        self._loaded = True
+        default_optimizer = _class_path(torch.optim.Adam)
+        if self._optimizer_spec[0] != default_optimizer or self._scheduler_spec:
+            warnings.warn(
+                "call setup() with the optimizer and scheduler classes before "
+                "synthesize() to restore their state",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _tensor_mismatch(
+    saved: Tensor, mine: Tensor, atol: float, rtol: float
+) -> str | None:
+    if saved.dtype != mine.dtype:
+        return "dtype"
+    if saved.device != mine.device:
+        return "device"
+    if saved.shape != mine.shape:
+        return "shape"
+    if not torch.allclose(saved, mine, atol=atol, rtol=rtol, equal_nan=True):
+        return "values"
+    return None
+
+
+def _select_saved(saved: list[int], iteration: int, selection: str) -> int:
+    """Index into ``saved`` (sorted iterations) of the entry to use for ``iteration``."""
+    import bisect
+
+    position = bisect.bisect_left(saved, iteration)
+    if position < len(saved) and saved[position] == iteration:
+        return position
+    floor = max(position - 1, 0)
+    ceiling = min(position, len(saved) - 1)
+    if selection == "floor":
+        return floor
+    if selection == "ceiling":
+        return ceiling
+    if selection != "round":
+        raise ValueError(
+            f"iteration_selection must be floor, ceiling or round, got {selection!r}"
+        )
+    return ceiling if saved[ceiling] - iteration <= iteration - saved[floor] else floor
