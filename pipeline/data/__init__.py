@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import PipelineError
+from ..image_sources import BUILTIN_IMAGES, ImageError, check_image_source
 
 if TYPE_CHECKING:
     import torch
@@ -30,25 +30,6 @@ __all__ = [
     "load_image",
     "moon",
 ]
-
-# built-in name -> scikit-image data function name; textures first-class for PS
-BUILTIN_IMAGES = {
-    "astronaut": "astronaut",
-    "brick": "brick",
-    "camera": "camera",
-    "coffee": "coffee",
-    "grass": "grass",
-    "gravel": "gravel",
-    "moon": "moon",
-}
-
-
-class ImageError(PipelineError):
-    """An image source that cannot be read, with a message saying how to fix it."""
-
-
-# smaller images carry too little to resize or synthesize from
-MIN_IMAGE_SIDE = 8
 
 
 def list_images() -> list[str]:
@@ -75,18 +56,10 @@ def _read_array(source: str | Path) -> np.ndarray:
         import skimage.data
 
         return getattr(skimage.data, BUILTIN_IMAGES[name])()
-    path = Path(source)
-    if path.is_dir():
-        raise ImageError(f"{path} is a directory, not an image file")
-    if not path.suffix:
-        raise ImageError(
-            f"unknown image {name!r}: use a built-in name "
-            f"({', '.join(list_images())}) or a path to an image file"
-        )
-    if not path.is_file():
-        raise ImageError(f"image file not found: {path}")
+    check_image_source(source)  # name, file, format and size, from the header
     from PIL import Image
 
+    path = Path(source)
     try:
         with Image.open(path) as handle:
             array = np.asarray(handle)
@@ -94,12 +67,6 @@ def _read_array(source: str | Path) -> np.ndarray:
         raise ImageError(
             f"cannot read image file {path}: {type(error).__name__}: {error}"
         ) from error
-    height, width = array.shape[:2]
-    if min(height, width) < MIN_IMAGE_SIDE:
-        raise ImageError(
-            f"image file {path} is {height}x{width}: too small to synthesize from "
-            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels)"
-        )
     return array
 
 
