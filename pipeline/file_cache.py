@@ -80,6 +80,8 @@ class FileCache:
     def get(self, key: str) -> Any:
         """Return the value stored under ``key`` if its files are unchanged, else None.
 
+        An entry recorded with no files is never reused.
+
         Parameters
         ----------
         key
@@ -116,16 +118,16 @@ class FileCache:
             The files ``value`` was computed from.
 
         """
-        self._entries.pop(key, None)
+        entries = {k: v for k, v in self._entries.items() if k != key}
         digests = {str(path): file_digest(path) for path in files}
-        self._entries[key] = {"value": value, "files": digests}
-        while self.max_entries is not None and len(self._entries) > self.max_entries:
-            del self._entries[next(iter(self._entries))]
+        entries[key] = {"value": value, "files": digests}
+        while self.max_entries is not None and len(entries) > self.max_entries:
+            del entries[next(iter(entries))]
         try:
-            text = json.dumps(self._entries)
+            text = json.dumps(entries)
         except (TypeError, ValueError):
-            del self._entries[key]
             return
+        self._entries = entries
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,9 @@ def check_image_source(source: str | Path) -> None:
             f"({', '.join(sorted(BUILTIN_IMAGES))}) or a path to an image file"
         )
     if not path.is_file():
-        where = "" if path.is_absolute() else f" (in the working directory {os.getcwd()})"
+        where = (
+            "" if path.is_absolute() else f" (in the working directory {os.getcwd()})"
+        )
         raise ImageError(f"image file not found: {path}{where}")
     from PIL import Image
 
