@@ -26,7 +26,9 @@ from pipeline.parse_cache import check_once
 
 CONFIG_FILES = [Path(path) for path in workflow.configfiles]
 # jobs run the `pipeline` command installed beside this snakemake, activated or not
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+os.environ.update(
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
 # a model's module:Class imports from the config files' folders and the working
 # directory, here and in every job (PIPELINE_MODEL_PATH, inherited)
 set_config_directories(CONFIG_FILES)
