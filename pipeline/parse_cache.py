@@ -29,10 +29,15 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def _sources(module: str) -> list[Path]:
-    """Python files a model module's verdict can depend on: its package, or itself."""
-    root = module.partition(".")[0]
-    directory = _package_directory(root)
-    if directory is not None:
+    """Return the Python files a model module's check can read.
+
+    All files of a package of the user's (a folder beside a config file or in the
+    working directory); the module's own file for an installed package (large,
+    unchanging).
+    """
+    directory = _package_directory(module.partition(".")[0])
+    folders = [Path(folder) for folder in model_directories()]
+    if directory is not None and directory.parent in folders:
         return sorted(directory.rglob("*.py"))
     source = _find_source(module)
     return [] if source is None else [source]

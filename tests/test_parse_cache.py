@@ -1,8 +1,10 @@
 """What the workflow remembers between parses, and where user models are found."""
 
 import json
+import json.decoder
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +150,31 @@ def test_a_model_beside_the_config_builds_with_no_environment(tmp_path, monkeypa
     cls, path = resolve_model_class("beside_config_models:Net")
     assert cls.__name__ == "Net" and path == "beside_config_models:Net"
     sys.modules.pop("beside_config_models")
+
+
+def test_dependencies_are_the_users_package_but_one_file_of_an_installed_one(
+    tmp_path, monkeypatch
+):
+    from pipeline.parse_cache import config_dependencies
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv(MODEL_PATH_VARIABLE, raising=False)
+    package = tmp_path / "deps_user_pkg"
+    package.mkdir()
+    for name in ("__init__.py", "models.py", "base.py"):
+        (package / name).write_text("class Net:\n    pass\n")
+    add_model_directories()
+    config = {
+        "images": {"mine": {"source": "photo.png"}, "cam": {"source": "camera"}},
+        "models": {
+            "user": {"class": "deps_user_pkg.models:Net"},
+            "installed": {"class": "json.decoder:JSONDecoder"},
+            "builtin": {"class": "OnOff"},
+        },
+    }
+    files = set(config_dependencies(config, tmp_path / "schema.yaml"))
+    assert {package / name for name in ("__init__.py", "models.py", "base.py")} <= files
+    assert Path(json.decoder.__file__) in files
+    assert Path(json.__file__) not in files  # not the whole installed package
+    assert Path("photo.png") in files and Path("camera") not in files
