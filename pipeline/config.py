@@ -2,7 +2,8 @@
 
 The schema (``workflow/schemas/config.schema.yaml``) checks types, names and defaults;
 this module checks what a schema cannot: that every image and model a synthesis names
-is defined, that every model class exists and accepts its parameters (read from the
+is defined, that every image file exists and is an image (from its header), that
+every model class exists and accepts its parameters (read from the
 class's source, see :mod:`pipeline.signatures`), that no existing store holds more
 iterations than the config asks for, and it expands the config into the list of
 syntheses to run. Each section's settings are those declared in
@@ -18,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PipelineError
-from .signatures import builtin_model_names, constructor_signature, find_model_class
+from .image_sources import ImageError, check_image_source
+from .signatures import (
+    builtin_model_names,
+    constructor_signature,
+    find_model_class,
+    model_import_problem,
+)
 from .stages.settings import (
     EigendistortionSettings,
     GeodesicSettings,
@@ -214,9 +221,19 @@ def check_config(config: dict[str, Any]) -> None:
                     f"config {key}.metrics: unknown metric {metric!r}; use one of "
                     f"{', '.join(MAD_METRICS)} or a model defined under 'models:'"
                 )
-    # last: the references above need no model source, this reads it (a user
-    # module must then be importable, e.g. on PYTHONPATH)
+    # last: the references above read no files, these do (image headers, model
+    # sources; a user module must be findable: see pipeline.model_path)
+    _check_image_sources(config)
     check_models(config)
+
+
+def _check_image_sources(config: dict[str, Any]) -> None:
+    """Refuse an image source that is not a built-in name or a readable image file."""
+    for name, entry in config["images"].items():
+        try:
+            check_image_source(entry["source"])
+        except ImageError as error:
+            raise ConfigError(f"config images.{name}.source: {error}") from error
 
 
 def check_models(config: dict[str, Any]) -> None:
@@ -269,13 +286,9 @@ def _check_model_class(model: str, cls: str) -> bool | None:
             f"classes are {', '.join(builtin_model_names())} (or module:Class for "
             "your own)"
         )
-    if found is False:
-        module, _, name = cls.partition(":")
-        raise ConfigError(
-            f"config models.{model}.class: cannot find class {name!r} in module "
-            f"{module!r} (the module must be importable, e.g. on PYTHONPATH, and "
-            f"define {name or 'the class'}); give module:Class of a torch.nn.Module"
-        )
+    problem = model_import_problem(cls) if ":" in cls else None
+    if problem is not None:
+        raise ConfigError(f"config models.{model}.class: {problem}")
     return found
 
 

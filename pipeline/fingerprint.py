@@ -17,9 +17,10 @@ import ast
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 from pathlib import Path
+
+from .file_cache import FileCache
 
 __all__ = ["code_dependencies", "code_fingerprint", "default_cache_file"]
 
@@ -225,19 +226,10 @@ def code_dependencies(target: str) -> dict[str, str]:
     return found
 
 
-def _file_digest(path: str | Path) -> str | None:
-    """Hex sha256 of a file's bytes (None if it cannot be read)."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def _source_digests(keys: list[str]) -> dict[str, str | None]:
-    """Content digests of the source files defining ``module:name`` keys."""
+def _source_files(keys: list[str]) -> list[Path]:
+    """Return the source files defining ``module:name`` keys."""
     modules = {key.partition(":")[0] for key in keys}
-    paths = {_find_source(module) for module in modules} - {None}
-    return {str(path): _file_digest(path) for path in paths}
+    return sorted({_find_source(module) for module in modules} - {None})
 
 
 def default_cache_file() -> Path | None:
@@ -260,23 +252,10 @@ def default_cache_file() -> Path | None:
     return Path(base) / "pipeline" / "code-fingerprints.json"
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
-
-
-def _write_cache(path: Path, cache: dict[str, dict]) -> None:
-    """Replace the cache file atomically; a cache that cannot be written is skipped."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+@functools.cache
+def _open_cache(path: Path) -> FileCache:
+    """One cache object per file and process: read once, however many targets."""
+    return FileCache(path)
 
 
 def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
@@ -288,9 +267,10 @@ def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
         ``"package.module:Name"``.
     cache_file
         JSON file remembering fingerprints with the content digests of the source
-        files they were read from; an entry whose files all still hold the same
-        bytes is reused without parsing anything (this keeps ``snakemake -n`` and
-        stage start-up fast). It is rewritten atomically when an entry changes.
+        files they were read from (a :class:`~pipeline.file_cache.FileCache`); an
+        entry whose files all still hold the same bytes is reused without parsing
+        anything (this keeps ``snakemake -n`` and stage start-up fast). It is
+        rewritten atomically when an entry changes.
         Default: :func:`default_cache_file`.
 
     Returns
@@ -309,19 +289,16 @@ def code_fingerprint(target: str, cache_file: str | Path | None = None) -> str:
     # one entry per target and checkout: the same target in another checkout (or
     # virtual environment) is other code
     key = f"{target}@{_find_source(target.partition(':')[0])}"
-    cache = _read_cache(path) if path is not None else {}
-    entry = cache.get(key)
-    if isinstance(entry, dict) and isinstance(entry.get("files"), dict):
-        files = entry["files"]
-        if files and all(_file_digest(f) == digest for f, digest in files.items()):
-            return entry["fingerprint"]
+    cache = _open_cache(path) if path is not None else None
+    if cache is not None:
+        fingerprint = cache.get(key)
+        if isinstance(fingerprint, str):
+            return fingerprint
     dependencies = code_dependencies(target)
     digest = hashlib.sha256()
     for name, dump in sorted(dependencies.items()):
         digest.update(f"{name}\n{dump}\n".encode())
     fingerprint = digest.hexdigest()[:16]
-    if path is not None:
-        files = _source_digests(list(dependencies))
-        cache[key] = {"fingerprint": fingerprint, "files": files}
-        _write_cache(path, cache)
+    if cache is not None:
+        cache.put(key, fingerprint, _source_files(list(dependencies)))
     return fingerprint

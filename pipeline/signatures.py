@@ -20,12 +20,14 @@ import importlib.util
 from dataclasses import dataclass
 
 from .fingerprint import _find_source, _load, _Module, _package_directory
+from .model_path import model_directories
 
 __all__ = [
     "ConstructorSignature",
     "builtin_model_names",
     "constructor_signature",
     "find_model_class",
+    "model_import_problem",
 ]
 
 BUILTIN_MODELS_MODULE = "pipeline.models"
@@ -149,6 +151,65 @@ def find_model_class(name: str) -> bool | None:
     if "*" in module.imports or "__getattr__" in module.definitions:
         return None
     return False
+
+
+def model_import_problem(name: str) -> str | None:
+    """Why importing a ``module:Class`` model would certainly fail, read from source.
+
+    Parameters
+    ----------
+    name
+        ``"module:Class"``.
+
+    Returns
+    -------
+    problem
+        One sentence (no module of that name is installed or in
+        :func:`pipeline.model_path.model_directories`; its source does not parse;
+        it imports, at its top level, a module that is not installed; it defines no
+        such class), or None when nothing wrong can be seen, which includes what
+        cannot be told without importing it.
+
+    """
+    module_name, _, class_name = name.partition(":")
+    if not module_name or not class_name:
+        return f"{name!r} is not module:Class"
+    where = f"cannot find class {class_name!r} in module {module_name!r}"
+    exists = _module_exists(module_name)
+    if exists is False:
+        folders = ", ".join(model_directories())
+        file = f"{module_name.replace('.', '/')}.py"
+        return (
+            f"{where}: no such module is installed or in {folders} (put {file} "
+            "beside the config file)"
+        )
+    path = _find_source(module_name) if exists else None
+    if path is None:
+        return None
+    try:
+        module = _load(module_name)
+    except SyntaxError as error:
+        return f"cannot import module {module_name!r}: {path} line {error.lineno}: {error.msg}"
+    except (OSError, UnicodeDecodeError, ValueError, ImportError):
+        return None
+    for imported, _ in module.imports.values():
+        root = imported.partition(".")[0]
+        if root and root != module_name.partition(".")[0] and not _installed(root):
+            return (
+                f"cannot import module {module_name!r}: {path} imports {root!r}, "
+                "which is not installed"
+            )
+    if find_model_class(name) is False:
+        return f"{where}: {path} defines no {class_name}"
+    return None
+
+
+def _installed(module: str) -> bool:
+    """Whether top-level ``module`` can be found (True when that cannot be told)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return True
 
 
 def constructor_signature(name: str) -> ConstructorSignature | None:

@@ -258,6 +258,13 @@ CASES = [
     ),
     Case(
         "config",
+        "image file that does not exist",
+        "config images.camera.source: image file not found: photo.png (in the working "
+        "directory",
+        edit=lambda c: c["images"]["camera"].update(source="photo.png"),
+    ),
+    Case(
+        "config",
         "max_iter below the stored iterations",
         f"config metamer.max_iter: 2 is below the 3 iterations already stored in "
         f"{METAMER}; raise it, or delete that store to recompute with fewer",

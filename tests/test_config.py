@@ -5,6 +5,7 @@ import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -339,3 +340,53 @@ def test_references_are_checked_before_user_model_sources():
     config["texture"] = {"images": ["camera"], "models": ["ps"]}
     with pytest.raises(ConfigError, match=r"config models\.ps\.class: unknown model"):
         check_config(config)
+
+
+def test_model_import_problems_are_read_from_source(tmp_path, monkeypatch):
+    from pipeline.signatures import model_import_problem
+
+    (tmp_path / "fine_models_m.py").write_text(
+        "import torch\n\n\nclass Net(torch.nn.Module):\n    pass\n"
+    )
+    (tmp_path / "syntax_models_m.py").write_text("class Net(:\n    pass\n")
+    (tmp_path / "needs_models_m.py").write_text("import not_installed_pkg\n\nNet = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PIPELINE_MODEL_PATH", str(tmp_path / "configs"))
+    assert model_import_problem("fine_models_m:Net") is None
+    assert model_import_problem("fine_models_m:Nett") == (
+        "cannot find class 'Nett' in module 'fine_models_m': "
+        f"{tmp_path / 'fine_models_m.py'} defines no Nett"
+    )
+    assert model_import_problem("syntax_models_m:Net").startswith(
+        f"cannot import module 'syntax_models_m': {tmp_path / 'syntax_models_m.py'} "
+        "line 1: "
+    )
+    assert model_import_problem("needs_models_m:Net") == (
+        f"cannot import module 'needs_models_m': {tmp_path / 'needs_models_m.py'} "
+        "imports 'not_installed_pkg', which is not installed"
+    )
+    # a missing module names where it was looked for: the config folders, then here
+    missing = model_import_problem("absent_models_m:Net")
+    assert missing.startswith(
+        "cannot find class 'Net' in module 'absent_models_m': no such module is "
+        f"installed or in {tmp_path / 'configs'}, {Path.cwd()} (put absent_models_m.py "
+    )
+
+
+def test_image_sources_are_checked_from_their_header(tmp_path):
+    from PIL import Image
+
+    Image.new("L", (40, 30)).save(tmp_path / "fine.png")
+    Image.new("L", (4, 4)).save(tmp_path / "tiny.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    config = _config()
+    config["images"]["fine"] = {"source": str(tmp_path / "fine.png")}
+    check_config(config)
+    for name, message in [
+        ("missing.png", "image file not found"),
+        ("notes.png", "cannot read image file"),
+        ("tiny.png", "is 4x4: too small"),
+    ]:
+        config["images"]["mine"] = {"source": str(tmp_path / name)}
+        with pytest.raises(ConfigError, match=rf"^config images\.mine\.source: .*{message}"):
+            check_config(config)

@@ -110,3 +110,9 @@ def test_package_data_is_small_documented_and_shipped():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     shipped = config["tool"]["setuptools"]["package-data"]["pipeline.data"]
     assert "*.png" in shipped and "README.md" in shipped
+
+
+def test_parse_time_check_knows_every_built_in_image():
+    from pipeline.image_sources import BUILTIN_IMAGE_NAMES
+
+    assert sorted(BUILTIN_IMAGE_NAMES) == po.data.list_images()

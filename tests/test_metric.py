@@ -387,6 +387,24 @@ def test_out_of_range_warning(fn):
         metric.mse(img, img + 5)  # MSE has no data range
 
 
+def test_out_of_range_warning_once_per_synthesis():
+    """A MAD synthesis calling ssim every iteration warns once (the README's case)."""
+    from pipeline.synthesis.mad_competition import MADCompetition
+
+    def dssim(x, y):
+        return 1 - metric.ssim(x, y).mean()
+
+    img = smooth_image(32).clamp(0.5, 1)  # noise takes the start outside [0, 1]
+    mad = MADCompetition(img, metric.mse, dssim, "max", metric_tradeoff_lambda=1e4)
+    with pytest.warns(UserWarning, match="Image range falls outside"):
+        mad.setup(initial_noise=0.2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        mad.synthesize(max_iter=5)
+    ranges = [w for w in caught if "Image range falls outside" in str(w.message)]
+    assert len(ranges) == 1, [str(w.message) for w in caught]
+
+
 # ----------------------------------------------------------------------------------
 # model_metric
 

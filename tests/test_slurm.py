@@ -1,11 +1,14 @@
 """The SLURM profile against a fake SLURM: what it submits, and a killed job resuming.
 
-The real Snakemake SLURM executor plugin submits every job; ``tests/fake_slurm.py``
-stands in for ``sbatch``, ``sacct``, ``srun``... and runs each job on this machine.
+The real Snakemake SLURM executor plugin submits the jobs that are not local rules;
+``tests/fake_slurm.py`` stands in for ``sbatch``, ``sacct``, ``srun``... and runs each
+job on this machine. The model is the user's own, a module in the working directory
+found with no ``PYTHONPATH``, by cluster jobs too (they parse the workflow again).
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +27,21 @@ COMMANDS = (
     *("sacctmgr", "sshare", "srun", "scancel"),
 )
 
+MODELS = """
+import torch
+
+
+class Smooth(torch.nn.Module):
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.width = width
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(x, self.width, stride=1, padding=self.width // 2)
+"""
 CONFIG = {
     "images": {"camera": {"source": "camera", "size": 16}},
-    "models": {"gauss": {"class": "Gaussian", "params": {"kernel_size": 5}}},
+    "models": {"gauss": {"class": "clustermodels:Smooth", "params": {"width": 5}}},
     "metamer": {
         "images": ["camera"],
         "models": ["gauss"],
@@ -60,8 +75,10 @@ def fake_slurm(directory):
 
 def run_snakemake(workdir, *args, env_extra=None):
     (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    (workdir / "clustermodels.py").write_text(MODELS)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    env.pop("PIPELINE_KILL_AT", None)
+    for variable in ("PIPELINE_KILL_AT", "PYTHONPATH", "PIPELINE_MODEL_PATH"):
+        env.pop(variable, None)
     env.update(env_extra or {})
     return subprocess.run(
         [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile", "config.yaml",
@@ -107,9 +124,20 @@ def test_submissions_carry_each_rules_resources(cluster_run):
         value_after(metamer, "-t") == "240" and value_after(metamer, "--mem") == "8000"
     )
     assert "--cpus-per-task=4" in metamer  # set-resources of the profile
-    image = options_of(submissions, "prepare_image")[0]
-    assert not any(o.startswith("--gpus") for o in image)  # figures, images: no GPU
-    assert value_after(image, "-t") == "20" and value_after(image, "--mem") == "2000"
+    model = options_of(submissions, "build_model")[0]
+    assert not any(o.startswith("--gpus") for o in model)  # model builds: no GPU
+    assert value_after(model, "-t") == "20" and value_after(model, "--mem") == "2000"
+
+
+def test_only_syntheses_and_model_builds_are_submitted(cluster_run):
+    workdir, submissions, _ = cluster_run
+    rules = {
+        re.search(r"--target-jobs '(\w+):", s["command"]).group(1) for s in submissions
+    }
+    assert rules == {"build_model", "metamer"}
+    # images, the summary and the figures were made locally (localrules)
+    for path in ("images/camera.zarr", "summary.csv", "figures/metamer_grid.png"):
+        assert (workdir / "results" / path).exists(), path
 
 
 def value_after(options, flag):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import PipelineError
+from ..image_sources import ImageError, check_image_source
 
 if TYPE_CHECKING:
     import torch
@@ -97,14 +97,6 @@ BUILTIN_IMAGES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-class ImageError(PipelineError):
-    """An image source that cannot be read, with a message saying how to fix it."""
-
-
-# smaller images carry too little to resize or synthesize from
-MIN_IMAGE_SIDE = 8
-
-
 def list_images() -> list[str]:
     """Names of the built-in images.
 
@@ -127,17 +119,8 @@ def _read_array(source: str | Path) -> np.ndarray:
     name = str(source)
     if name in BUILTIN_IMAGES:
         return BUILTIN_IMAGES[name]()
-    path = Path(source)
-    if path.is_dir():
-        raise ImageError(f"{path} is a directory, not an image file")
-    if not path.suffix:
-        raise ImageError(
-            f"unknown image {name!r}: use a built-in name "
-            f"({', '.join(list_images())}) or a path to an image file"
-        )
-    if not path.is_file():
-        raise ImageError(f"image file not found: {path}")
-    return _read_file(path)
+    check_image_source(source)  # name, file, format and size, from the header
+    return _read_file(Path(source))
 
 
 def _read_file(path: Path) -> np.ndarray:
@@ -150,12 +133,6 @@ def _read_file(path: Path) -> np.ndarray:
         raise ImageError(
             f"cannot read image file {path}: {type(error).__name__}: {error}"
         ) from error
-    height, width = array.shape[:2]
-    if min(height, width) < MIN_IMAGE_SIDE:
-        raise ImageError(
-            f"image file {path} is {height}x{width}: too small to synthesize from "
-            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels)"
-        )
     return array
 
 

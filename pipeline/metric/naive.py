@@ -79,6 +79,10 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
 def _warn_range(img1: Tensor, img2: Tensor, name: str) -> None:
     """Warn when an image has values outside ``[0, 1]`` (the metrics' data range).
 
+    The message is the same whatever the values, so Python's warning filters show
+    it once per place the metric is called from (the default action), not once per
+    call: a synthesis calling ``ssim`` every iteration warns once.
+
     Parameters
     ----------
     img1, img2
@@ -107,9 +111,8 @@ def _warn_range(img1: Tensor, img2: Tensor, name: str) -> None:
         return
     if min(lo1, lo2) < 0 or max(hi1, hi2) > 1:
         warnings.warn(
-            f"Image range falls outside [0, 1] (img1: [{lo1:.4g}, {hi1:.4g}], img2: "
-            f"[{lo2:.4g}, {hi2:.4g}]); {name} assumes a data range of 1 and its output "
-            "may not make sense. Continuing anyway.",
+            f"Image range falls outside [0, 1]: {name} assumes a data range of 1 and "
+            "its output may not make sense. Continuing anyway.",
             UserWarning,
             stacklevel=3,
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PipelineError
 from ..fingerprint import code_fingerprint
+from ..model_path import add_model_directories
 from ..store.atomic import atomic_output
 
 if TYPE_CHECKING:
@@ -66,7 +67,9 @@ def resolve_model_class(name: str) -> tuple[type, str]:
     Parameters
     ----------
     name
-        E.g. ``"OnOff"`` or ``"mypackage.models:MyModel"``.
+        E.g. ``"OnOff"`` or ``"mypackage.models:MyModel"``; a module is imported from
+        the installed packages, the workflow's config folders or the working
+        directory (see :mod:`pipeline.model_path`).
 
     Returns
     -------
@@ -83,11 +86,13 @@ def resolve_model_class(name: str) -> tuple[type, str]:
 
     if ":" in name:
         module_name, _, class_name = name.partition(":")
+        searched = add_model_directories()
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
             raise ModelError(
-                f"cannot import module {module_name!r} of model {name!r}: {error}"
+                f"cannot import module {module_name!r} of model {name!r}: {error} "
+                f"(searched the installed packages and {', '.join(searched)})"
             ) from error
         cls = getattr(module, class_name, None)
     else:

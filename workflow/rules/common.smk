@@ -2,6 +2,8 @@
 import json
 import os
 import shlex
+import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -18,13 +20,40 @@ from pipeline.config import (
     settings,
 )
 from pipeline.fingerprint import code_fingerprint
+from pipeline.model_path import add_model_directories, set_config_directories
+from pipeline.parse_cache import check_once
 
 
-validate(config, "../schemas/config.schema.yaml")
-check_config(config)
+CONFIG_FILES = [Path(path) for path in workflow.configfiles]
+# jobs run the `pipeline` command installed beside this snakemake, activated or not
+os.environ.update(
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
+# a model's module:Class imports from the config files' folders and the working
+# directory, here and in every job (PIPELINE_MODEL_PATH, inherited)
+set_config_directories(CONFIG_FILES)
+add_model_directories()
+
+
+def check(config):
+    validate(config, "../schemas/config.schema.yaml")
+    check_config(config)
+
+
+# schema validation and cross-checks, skipped for a config that passed them before
+# with the same files (fast dry runs and cluster jobs, which parse this file again)
+check_once(
+    config,
+    check,
+    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    ".snakemake/pipeline_checked_configs.json",
+)
 # and, once the store paths are known (below): check_stored_iterations(STORED_ITERATIONS)
 
-RESULTS = config["results"]
+# where the config says, else a folder named after the config file: config.yaml
+# writes results/, my.yaml my_results/ (several files: their names joined by _)
+NAME = "_".join(path.stem for path in CONFIG_FILES)
+RESULTS = config.get("results") or ("results" if NAME == "config" else f"{NAME}_results")
 FIGURE_FORMATS = config["figures"]["formats"]
 # when syntheses write the checkpoints they resume from: handed to every job through
 # the environment (set again wherever the workflow is parsed, cluster jobs included),
@@ -152,6 +181,13 @@ GEODESIC_FIGURES = [
     ),
 ]
 SUMMARY = f"{RESULTS}/summary.csv"
+SYNTHESIS_STORES = [
+    *METAMER_STORES,
+    *TEXTURE_STORES,
+    *MAD_STORES,
+    *EIGENDISTORTION_STORES,
+    *GEODESIC_STORES,
+]
 # (store, config key of its max_iter, max_iter): no max_iter below what a store holds
 STORED_ITERATIONS = [
     (store, *max_iter_setting(config, section, run))
@@ -174,8 +210,8 @@ def metric_argument(metric):
 def mad_set_stores(name):
     return [f"{RESULTS}/mad/{s}/{o}_{m}.zarr" for s, o, m in mad_runs(config) if s == name]
 METAMER_FIGURES = [
-    *figure_paths(f"{RESULTS}/figures/metamer_grid"),
-    *figure_paths(f"{RESULTS}/figures/metamer_losses"),
+    *(figure_paths(f"{RESULTS}/figures/metamer_grid") if METAMER_STORES else []),
+    *(figure_paths(f"{RESULTS}/figures/metamer_losses") if METAMER_STORES else []),
     *(
         f"{RESULTS}/figures/metamer/{image}/{model}_status.png"
         for image, model in runs(config, "metamer")

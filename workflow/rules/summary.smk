@@ -1,10 +1,6 @@
 rule aggregate:
     input:
-        METAMER_STORES,
-        TEXTURE_STORES,
-        MAD_STORES,
-        EIGENDISTORTION_STORES,
-        GEODESIC_STORES,
+        SYNTHESIS_STORES,
     output:
         report(SUMMARY, caption="../report/summary.rst", category="Summary"),
     params:
