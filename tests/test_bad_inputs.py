@@ -241,7 +241,7 @@ CASES = [
         "config",
         "unknown built-in class",
         "config models.extra.class: unknown model class 'OnOf'; built-in classes are "
-        "CenterSurround, Gaussian",
+        "CenterSurround, DeepNetFeatures, Gaussian",
         edit=_extra_model(**{"class": "OnOf"}),
     ),
     Case(

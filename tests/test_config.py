@@ -183,8 +183,8 @@ def _config(**models):
         (
             {"x": {"class": "OnOf"}},
             "config models.x.class: unknown model class 'OnOf'; built-in classes are "
-            "CenterSurround, Gaussian, Identity, LinearNonlinear, "
-            "LuminanceContrastGainControl, LuminanceGainControl, OnOff, "
+            "CenterSurround, DeepNetFeatures, Gaussian, Identity, Linear, "
+            "LinearNonlinear, LuminanceContrastGainControl, LuminanceGainControl, OnOff, "
             "PortillaSimoncelli, SteerablePyramidFreq (or module:Class for your own)",
         ),
         (
