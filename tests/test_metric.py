@@ -326,7 +326,7 @@ def test_shape_mismatch(fn):
 
 @pytest.mark.parametrize(
     "fn",
-    [metric.ssim, metric.ssim_map, metric.ms_ssim, metric.nlpd, metric.mse],
+    [metric.ssim, metric.ssim_map, metric.ms_ssim, metric.nlpd],
     ids=lambda f: f.__name__,
 )
 def test_not_4d(fn):
@@ -334,6 +334,17 @@ def test_not_4d(fn):
         fn(torch.rand(1, 64, 64), torch.rand(1, 64, 64))
     with pytest.raises(ValueError, match="should have four dimensions"):
         fn(torch.rand(1, 1, 64, 64), torch.rand(1, 64, 64))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (3, 8, 8), (2, 1, 3, 8, 8)])
+def test_mse_takes_any_leading_dimensions(shape):
+    img = torch.rand(shape)
+    assert metric.mse(img, img + 0.5).shape == shape[:-2]
+    assert torch.allclose(metric.mse(img, img + 0.5), torch.tensor(0.25))
+    with pytest.raises(ValueError, match="same number of dimensions"):
+        metric.mse(img, img[None])
+    with pytest.raises(ValueError, match="at least height and width"):
+        metric.mse(torch.rand(8), torch.rand(8))
 
 
 def test_other_bad_inputs():

@@ -14,7 +14,7 @@ from torch import Tensor
 __all__ = ["mse"]
 
 
-def _check_images(img1: Tensor, img2: Tensor) -> None:
+def _check_images(img1: Tensor, img2: Tensor, four_d: bool = True) -> None:
     """Check that two images can be compared by a metric of this package.
 
     Both must be non-empty floating-point 4-D tensors ``(batch, channel, height,
@@ -25,6 +25,10 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
     ----------
     img1, img2
         The two images.
+    four_d
+        Whether the images must be 4-D; if not (for pixel-wise metrics), any
+        number of leading dimensions before height and width is accepted, the same
+        in both.
 
     Raises
     ------
@@ -44,10 +48,17 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
     for name, img in (("img1", img1), ("img2", img2)):
         if not isinstance(img, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(img).__name__}")
-    if img1.ndim != 4 or img2.ndim != 4:
+    if (four_d and (img1.ndim != 4 or img2.ndim != 4)) or (
+        not four_d and (img1.ndim < 2 or img1.ndim != img2.ndim)
+    ):
+        expected = (
+            "four dimensions: (batch, channel, height, width)"
+            if four_d
+            else "the same number of dimensions, at least height and width"
+        )
         raise ValueError(
-            "Input images should have four dimensions: (batch, channel, height, "
-            f"width), got shapes {tuple(img1.shape)} and {tuple(img2.shape)}"
+            f"Input images should have {expected}, got shapes {tuple(img1.shape)} "
+            f"and {tuple(img2.shape)}"
         )
     if img1.shape[-2:] != img2.shape[-2:]:
         raise ValueError(
@@ -56,7 +67,7 @@ def _check_images(img1: Tensor, img2: Tensor) -> None:
         )
     if not all(
         a == b or a == 1 or b == 1
-        for a, b in zip(img1.shape[:2], img2.shape[:2], strict=True)
+        for a, b in zip(img1.shape[:-2], img2.shape[:-2], strict=True)
     ):
         raise ValueError(
             "Either img1 and img2 should have the same number of elements in the "
@@ -164,22 +175,23 @@ def mse(img1: Tensor, img2: Tensor) -> Tensor:
     Parameters
     ----------
     img1
-        The first image or batch of images, of shape (batch, channel, height, width).
+        The first image or batch of images, usually of shape (batch, channel,
+        height, width); any number of dimensions before height and width works.
     img2
-        The second image or batch of images, with the same shape as ``img1`` (batch
-        and channel sizes may also be 1 in one of them, to broadcast).
+        The second image or batch of images, with the same shape as ``img1`` (the
+        sizes before height and width may also be 1 in one of them, to broadcast).
 
     Returns
     -------
     mse
-        Tensor of shape (batch, channel): the mean over height and width of the
-        squared difference.
+        The mean over height and width of the squared difference: shape (batch,
+        channel) for 4-D images.
 
     Raises
     ------
     ValueError
-        If the images are not 4-D, have different shapes (beyond broadcasting of
-        batch and channel) or different dtypes.
+        If the images have fewer than two or different numbers of dimensions,
+        different shapes (beyond broadcasting) or different dtypes.
 
     Examples
     --------
@@ -190,5 +202,5 @@ def mse(img1: Tensor, img2: Tensor) -> Tensor:
     tensor([[0.2500]])
 
     """
-    _check_images(img1, img2)
+    _check_images(img1, img2, four_d=False)
     return (img1 - img2).pow(2).mean((-2, -1))
