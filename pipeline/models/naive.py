@@ -31,7 +31,7 @@ from ._filters import (
     circular_gaussian2d,
     filter_bank,
     gaussian1d,
-    same_pad,
+    same_padding,
 )
 
 __all__ = ["CenterSurround", "Gaussian", "Identity", "Linear"]
@@ -144,7 +144,9 @@ class Linear(nn.Module):
                 f"{tuple(x.shape)}"
             )
         b, c, h, w = x.shape
-        xp = same_pad(x.reshape(b * c, 1, h, w), self.kernel_size, self.pad_mode)
+        xp = same_padding(
+            x.reshape(b * c, 1, h, w), self.kernel_size, pad_mode=self.pad_mode
+        )
         return self.conv(xp).reshape(b, 2 * c, h, w)
 
 
