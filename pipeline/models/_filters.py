@@ -38,9 +38,11 @@ __all__ = [
     "circular_gaussian2d",
     "conv2d_same",
     "filter_bank",
+    "fold_channels",
     "gaussian1d",
     "same_padding",
     "same_padding_amounts",
+    "unfold_channels",
 ]
 
 #: Padding modes accepted by the models (``"zeros"`` is an alias of ``"constant"``).
@@ -470,6 +472,56 @@ def same_padding(
     mode = _torch_pad_mode(pad_mode)
     padded = F.pad(image.reshape(-1, 1, *image.shape[-2:]), pad, mode=mode)
     return padded.reshape(*image.shape[:-2], *padded.shape[-2:])
+
+
+def fold_channels(x: Tensor) -> Tensor:
+    """Stack the channels of images as single-channel images, for filtering.
+
+    Parameters
+    ----------
+    x
+        Images of shape ``(batch, channel, height, width)``, or one unbatched image
+        ``(channel, height, width)`` (as :func:`torch.nn.functional.conv2d` takes).
+
+    Returns
+    -------
+    folded
+        Shape ``(batch * channel, 1, height, width)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 3-D or 4-D.
+
+    """
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            "expected input of shape (batch, channel, height, width) or (channel, "
+            f"height, width), got {tuple(x.shape)}"
+        )
+    return x.reshape(-1, 1, *x.shape[-2:])
+
+
+def unfold_channels(y: Tensor, x: Tensor) -> Tensor:
+    """Undo :func:`fold_channels` on the responses ``y`` to the images ``x``.
+
+    Parameters
+    ----------
+    y
+        Responses of shape ``(batch * channel, k, height, width)``.
+    x
+        The images given to :func:`fold_channels`.
+
+    Returns
+    -------
+    unfolded
+        Shape ``(batch, channel * k, height, width)`` (the ``k`` responses of
+        channel 0, then of channel 1, ...), without the batch dimension if ``x``
+        had none.
+
+    """
+    batch = x.shape[:1] if x.ndim == 4 else ()
+    return y.reshape(*batch, -1, *y.shape[-2:])
 
 
 def conv2d_same(x: Tensor, filt: Tensor, pad_mode: str, groups: int = 1) -> Tensor:
