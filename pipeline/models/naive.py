@@ -200,7 +200,7 @@ class _GaussianBankModule(nn.Module):
         return self._bank_cache[1]
 
     def _filter(self, x: Tensor) -> Tensor:
-        """Apply the bank to each channel of ``x`` (batch, c, h, w)."""
+        """Apply the bank to each channel of ``x``, (batch, c, h, w) or (c, h, w)."""
         gv, gh, weights = self.bank()
         y = filter_bank(fold_channels(x), gv, gh, self.pad_mode, weights)
         return unfold_channels(y, x)
