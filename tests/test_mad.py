@@ -60,6 +60,12 @@ def test_histories_and_attributes(img):
     assert torch.equal(mad.saved_mad_image[0], mad.initial_image)
     assert torch.equal(mad.saved_mad_image[-1], mad.mad_image.detach())
     info = mad.get_progress(2)
+    assert list(info)[-4:] == [
+        "reference_metric_loss",
+        "optimized_metric_loss",
+        "saved_mad_image",
+        "store_progress_iteration",
+    ]
     assert torch.equal(info["optimized_metric_loss"], mad.optimized_metric_loss[2])
     assert torch.equal(info["saved_mad_image"], mad.saved_mad_image[1])
     assert mad.minmax == "min" and mad.metric_tradeoff_lambda == 1.0

@@ -135,6 +135,15 @@ def test_get_progress(image, blur):
     met = make(image, blur)
     met.synthesize(5, store_progress=2, progress=False)
     current = met.get_progress(-1)
+    assert list(current) == [
+        "losses",
+        "iteration",
+        "penalties",
+        "pixel_change_norm",
+        "gradient_norm",
+        "saved_metamer",
+        "store_progress_iteration",
+    ]
     assert current["iteration"] == 5
     assert current["gradient_norm"] is None
     assert torch.equal(current["saved_metamer"], met.saved_metamer[-1])

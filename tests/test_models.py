@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -282,6 +284,25 @@ def test_channel_order_is_input_major():
     y = model(x)
     for c in range(3):
         torch.testing.assert_close(y[:, 2 * c : 2 * c + 2], model(x[:, c : c + 1]))
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: models.Gaussian(5, out_channels=2),
+        lambda: models.CenterSurround(5, on_center=[True, False]),
+        models.Linear,
+        *[functools.partial(cls, 7) for cls in FRONTENDS],
+    ],
+    ids=["Gaussian", "CenterSurround", "Linear", *[c.__name__ for c in FRONTENDS]],
+)
+def test_unbatched_image_as_conv2d_takes_it(factory):
+    # (channel, height, width) is one image: the response has no batch dimension
+    model = factory()
+    x = image(2, 20, 17)
+    torch.testing.assert_close(model(x), model(x[None])[0])
+    with pytest.raises(ValueError, match="expected input of shape"):
+        model(x[0])
 
 
 def test_center_surround_filter_definition():

@@ -432,6 +432,21 @@ def test_model_with_own_plot_representation_is_used():
     assert title == "Representation error"
 
 
+def test_model_plot_gets_no_figsize_when_given_axes():
+    class Strict(Doubler):
+        def plot_representation(self, data, ax=None, figsize=None, title=""):
+            if ax is not None and figsize is not None:
+                raise ValueError("figsize can't be set if ax is given")
+            fig = plt.figure(figsize=figsize) if ax is None else ax.figure
+            return fig, [ax]
+
+    met = make_metamer(model=Strict())
+    _, ax = plt.subplots()
+    assert plot.metamer_representation_error(met, ax=ax) is ax.figure
+    fig = plot.metamer_representation_error(met, figsize=(3, 2))
+    assert tuple(fig.get_size_inches()) == (3, 2)
+
+
 # ------------------------------------------------------------------ imshow
 
 

@@ -30,6 +30,8 @@ def test_namespace():
         "polar_to_rectangular_dict",
         "rectangular_to_polar",
         "rectangular_to_polar_dict",
+        "rescale",
+        "same_padding",
     }
     assert process.SteerablePyramidFreq is po.models.SteerablePyramidFreq
     assert process.ssim_map is metric.ssim_map
@@ -159,7 +161,7 @@ def test_polar_forms():
 
 
 # ----------------------------------------------------------------------------------
-# noise and crops
+# noise, crops, rescaling, padding
 @pytest.mark.parametrize(
     "noise_mse", [0.0, 0.5, [0.01, 0.2, 3.0], torch.tensor([[0.1], [0.2]])], ids=str
 )
@@ -202,6 +204,59 @@ def test_center_crop():
         process.center_crop(x, 7)
     with pytest.raises(ValueError, match="must be positive"):
         process.center_crop(x, 0)
+
+
+def test_rescale():
+    x = torch.tensor([[2.0, 4.0], [6.0, 8.0]], dtype=torch.float64)
+    y = process.rescale(x)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, (x - 2) / 6)
+    z = process.rescale(x, a=-1, b=3)
+    assert (z.min().item(), z.max().item()) == (-1.0, 3.0)
+    assert torch.equal(
+        process.rescale(torch.full((3,), 5.0), a=2), torch.full((3,), 2.0)
+    )
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("dilation", [1, 2])
+@pytest.mark.parametrize("kernel_size", [(10, 10), (5, 8), (1, 3)])
+def test_same_padding_keeps_correlation_size(kernel_size, stride, dilation):
+    img = image((2, 3, 37, 30))
+    padded = process.same_padding(img, kernel_size, stride=stride, dilation=dilation)
+    kernel = torch.ones(3, 1, *kernel_size)
+    out = torch.nn.functional.conv2d(
+        padded, kernel, stride=stride, dilation=dilation, groups=3
+    )
+    assert out.shape == (2, 3, -(-37 // stride), -(-30 // stride))
+
+
+def test_same_padding_modes_shapes_and_errors():
+    img = torch.arange(16.0).reshape(4, 4)
+    # 2-D, 3-D and 5-D images: the leading dimensions are padded independently
+    padded = process.same_padding(img, (3, 4))
+    assert padded.shape == (6, 7)
+    # circular by default: one row above (wrapped from the bottom), 1 column left and
+    # 2 right (the extra one after an even kernel)
+    assert torch.equal(padded[1:-1, 1:-2], img)
+    assert torch.equal(padded[0, 1:-2], img[-1])
+    assert torch.equal(padded[1:-1, -2:], img[:, :2])
+    stack = torch.stack([img, -img])
+    assert torch.equal(
+        process.same_padding(stack[None, :, None], 3)[0, :, 0][1],
+        -process.same_padding(img, 3),
+    )
+    zeros = process.same_padding(img, 3, pad_mode="constant")
+    assert zeros[0].abs().sum() == 0
+    assert torch.equal(
+        process.same_padding(img, 3, pad_mode="reflect")[0, 1:-1], img[1]
+    )
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        process.same_padding(torch.zeros(5), 3)
+    with pytest.raises(ValueError, match="pad_mode"):
+        process.same_padding(img, 3, pad_mode="wrap")
+    with pytest.raises(ValueError, match="stride"):
+        process.same_padding(img, 3, stride=0)
 
 
 # ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ described here by its 1-D factors: ``gv`` (vertical, shape ``(J, kh)``), ``gh``
 shape ``(K, J)``; output channel ``k`` is ``sum_j weights[k, j] * (x ⋆ gv_j ⊗ gh_j)``.
 
 `filter_bank` computes this with the same result as padding the input with
-:func:`same_pad` and cross-correlating it (:func:`torch.nn.functional.conv2d`) with the
+:func:`same_padding` and cross-correlating it (:func:`torch.nn.functional.conv2d`) with the
 full 2-D filters, but much faster: either separably (a vertical then a horizontal
 1-D convolution) or by multiplying spectra on the padded domain (the spectrum of a
 separable filter is the outer product of the 1-D spectra); see `filter_bank` for
@@ -38,9 +38,11 @@ __all__ = [
     "circular_gaussian2d",
     "conv2d_same",
     "filter_bank",
+    "fold_channels",
     "gaussian1d",
-    "same_pad",
+    "same_padding",
     "same_padding_amounts",
+    "unfold_channels",
 ]
 
 #: Padding modes accepted by the models (``"zeros"`` is an alias of ``"constant"``).
@@ -327,20 +329,46 @@ def circular_gaussian2d(
     return filt / filt.sum((-2, -1), keepdim=True)
 
 
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+        raise ValueError(
+            f"{name} must be a positive int or a pair of them, got {value!r}"
+        )
+    return pair
+
+
+def _same_total(n: int, k: int, stride: int, dilation: int) -> int:
+    # a kernel spanning dilation * (k - 1) + 1 pixels, at ceil(n / stride) positions
+    return max((-(-n // stride) - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+
+
 def same_padding_amounts(
     kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    image_shape: tuple[int, int] | None = None,
 ) -> tuple[int, int, int, int]:
     """Compute the padding ``(left, right, top, bottom)`` for same-size output.
 
-    Along an axis with kernel length ``k`` the total padding is ``k - 1``, split as
-    ``((k - 1) // 2, k - 1 - (k - 1) // 2)``: ``k // 2`` on both sides for odd ``k``
-    and ``(k // 2 - 1, k // 2)`` for even ``k`` (the extra row/column goes to the
-    bottom/right), as in the published implementation.
+    Along an axis of length ``n`` with kernel length ``k``, stride ``s`` and
+    dilation ``d``, the total padding is the least that lets a correlation give
+    ``ceil(n / s)`` outputs: ``max((ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)``
+    (``k - 1`` for ``s = d = 1``, whatever ``n``). It is split with the smaller
+    half first: ``k // 2`` on both sides for odd ``k`` and ``(k // 2 - 1, k // 2)``
+    for even ``k`` (the extra row/column goes to the bottom/right), as in the
+    published implementation.
 
     Parameters
     ----------
     kernel_size
         ``k`` or ``(kh, kw)``.
+    stride
+        ``s`` or ``(sh, sw)`` of the correlation that follows.
+    dilation
+        ``d`` or ``(dh, dw)`` of the correlation that follows.
+    image_shape
+        ``(height, width)`` of the image; needed only with a stride.
 
     Returns
     -------
@@ -348,17 +376,33 @@ def same_padding_amounts(
         ``(left, right, top, bottom)``, the order :func:`torch.nn.functional.pad`
         expects.
 
+    Raises
+    ------
+    ValueError
+        If a stride is given without ``image_shape``, or a stride or dilation is not
+        a positive int (or pair of them).
+
     Examples
     --------
     >>> same_padding_amounts(31)
     (15, 15, 15, 15)
     >>> same_padding_amounts((4, 6))
     (2, 3, 1, 2)
+    >>> same_padding_amounts(10, stride=3, image_shape=(256, 256))
+    (4, 5, 4, 5)
 
     """
     kh, kw = as_kernel_size(kernel_size)
-    top, left = (kh - 1) // 2, (kw - 1) // 2
-    return left, kw - 1 - left, top, kh - 1 - top
+    strides, dilations = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if image_shape is None:
+        if strides != (1, 1):
+            raise ValueError("image_shape is needed to pad for a strided correlation")
+        image_shape = (1, 1)  # the padding does not depend on it without a stride
+    top_bottom, left_right = (
+        (total // 2, total - total // 2)
+        for total in map(_same_total, image_shape, (kh, kw), strides, dilations)
+    )
+    return (*left_right, *top_bottom)
 
 
 def _torch_pad_mode(pad_mode: str) -> str:
@@ -367,31 +411,117 @@ def _torch_pad_mode(pad_mode: str) -> str:
     return "constant" if pad_mode == "zeros" else pad_mode
 
 
-def same_pad(x: Tensor, kernel_size: int | tuple[int, int], pad_mode: str) -> Tensor:
-    """Pad ``x`` so that a valid correlation with the kernel keeps its size.
+def same_padding(
+    image: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    pad_mode: str = "circular",
+) -> Tensor:
+    """Pad an image so that a correlation with a kernel keeps its size.
+
+    A correlation of the padded image with the kernel (with the same ``stride`` and
+    ``dilation``) has ``ceil(height / stride)`` x ``ceil(width / stride)`` outputs;
+    see :func:`same_padding_amounts` for the padding on each side.
 
     Parameters
     ----------
-    x
-        Tensor of shape ``(..., height, width)``.
+    image
+        Tensor of shape ``(..., height, width)``; the leading dimensions are padded
+        independently.
     kernel_size
         ``k`` or ``(kh, kw)``.
+    stride
+        Stride of the correlation that follows.
+    dilation
+        Dilation of the correlation that follows.
     pad_mode
-        One of ``"reflect"``, ``"circular"``, ``"replicate"``, ``"constant"`` or
-        ``"zeros"`` (zero padding).
+        One of ``"circular"``, ``"reflect"``, ``"replicate"``, ``"constant"`` or
+        ``"zeros"`` (both zero padding).
 
     Returns
     -------
     padded
-        Tensor of shape ``(..., height + kh - 1, width + kw - 1)``.
+        Tensor of shape ``(..., height + kh - 1, width + kw - 1)`` without stride or
+        dilation.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` has fewer than 2 dimensions, or ``pad_mode``, ``stride`` or
+        ``dilation`` is not valid.
 
     Examples
     --------
-    >>> same_pad(torch.zeros(1, 1, 8, 8), 5, "reflect").shape
-    torch.Size([1, 1, 12, 12])
+    >>> import torch
+    >>> from pipeline.process import same_padding
+    >>> image = torch.rand(1, 1, 256, 256)
+    >>> same_padding(image, (10, 10)).shape
+    torch.Size([1, 1, 265, 265])
+    >>> padded = same_padding(image, 10, stride=3)
+    >>> torch.nn.functional.conv2d(padded, torch.ones(1, 1, 10, 10), stride=3).shape
+    torch.Size([1, 1, 86, 86])
 
     """
-    return F.pad(x, same_padding_amounts(kernel_size), mode=_torch_pad_mode(pad_mode))
+    if image.ndim < 2:
+        raise ValueError(
+            f"image must have at least 2 dimensions (height, width), got shape "
+            f"{tuple(image.shape)}"
+        )
+    pad = same_padding_amounts(kernel_size, stride, dilation, tuple(image.shape[-2:]))
+    mode = _torch_pad_mode(pad_mode)
+    padded = F.pad(image.reshape(-1, 1, *image.shape[-2:]), pad, mode=mode)
+    return padded.reshape(*image.shape[:-2], *padded.shape[-2:])
+
+
+def fold_channels(x: Tensor) -> Tensor:
+    """Stack the channels of images as single-channel images, for filtering.
+
+    Parameters
+    ----------
+    x
+        Images of shape ``(batch, channel, height, width)``, or one unbatched image
+        ``(channel, height, width)`` (as :func:`torch.nn.functional.conv2d` takes).
+
+    Returns
+    -------
+    folded
+        Shape ``(batch * channel, 1, height, width)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 3-D or 4-D.
+
+    """
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            "expected input of shape (batch, channel, height, width) or (channel, "
+            f"height, width), got {tuple(x.shape)}"
+        )
+    return x.reshape(-1, 1, *x.shape[-2:])
+
+
+def unfold_channels(y: Tensor, x: Tensor) -> Tensor:
+    """Undo :func:`fold_channels` on the responses ``y`` to the images ``x``.
+
+    Parameters
+    ----------
+    y
+        Responses of shape ``(batch * channel, k, height, width)``.
+    x
+        The images given to :func:`fold_channels`.
+
+    Returns
+    -------
+    unfolded
+        Shape ``(batch, channel * k, height, width)`` (the ``k`` responses of
+        channel 0, then of channel 1, ...), without the batch dimension if ``x``
+        had none.
+
+    """
+    batch = x.shape[:1] if x.ndim == 4 else ()
+    return y.reshape(*batch, -1, *y.shape[-2:])
 
 
 def conv2d_same(x: Tensor, filt: Tensor, pad_mode: str, groups: int = 1) -> Tensor:
@@ -404,7 +534,7 @@ def conv2d_same(x: Tensor, filt: Tensor, pad_mode: str, groups: int = 1) -> Tens
     filt
         Filters of shape ``(out_channels, channel // groups, kh, kw)``.
     pad_mode
-        Padding mode, see :func:`same_pad`.
+        Padding mode, see :func:`same_padding`.
     groups
         Passed to :func:`torch.nn.functional.conv2d`.
 
@@ -414,7 +544,8 @@ def conv2d_same(x: Tensor, filt: Tensor, pad_mode: str, groups: int = 1) -> Tens
         Tensor of shape ``(batch, out_channels, height, width)``.
 
     """
-    return F.conv2d(same_pad(x, tuple(filt.shape[-2:]), pad_mode), filt, groups=groups)
+    xp = same_padding(x, tuple(filt.shape[-2:]), pad_mode=pad_mode)
+    return F.conv2d(xp, filt, groups=groups)
 
 
 @functools.lru_cache(maxsize=256)
@@ -473,7 +604,7 @@ def filter_bank(
     gv, gh
         Vertical ``(J, kh)`` and horizontal ``(J, kw)`` 1-D kernels.
     pad_mode
-        Padding mode, see :func:`same_pad`.
+        Padding mode, see :func:`same_padding`.
     weights
         Optional real ``(K, J)`` mixing matrix.
     grouped
@@ -518,7 +649,7 @@ def _separable_bank(
 ) -> Tensor:
     n_kernels, kh = gv.shape
     kw = gh.shape[-1]
-    xp = same_pad(x, (kh, kw), pad_mode)
+    xp = same_padding(x, (kh, kw), pad_mode=pad_mode)
     groups = x.shape[1]
     # vertical pass first: it runs on the padded (non power of two) width, which
     # avoids cache-aliasing slowdowns of column access on power-of-two widths

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._filters import as_kernel_size, filter_bank
+from ._filters import as_kernel_size, filter_bank, fold_channels, unfold_channels
 from .naive import Bank, CenterSurround, Gaussian
 
 if TYPE_CHECKING:
@@ -238,20 +238,6 @@ class _FrontEnd(nn.Module):
             **kwargs,
         )
 
-    @staticmethod
-    def _fold(x: Tensor) -> Tensor:
-        if x.ndim != 4:
-            raise ValueError(
-                f"expected input of shape (batch, channel, height, width), got "
-                f"{tuple(x.shape)}"
-            )
-        b, c, h, w = x.shape
-        return x.reshape(b * c, 1, h, w)
-
-    @staticmethod
-    def _unfold(y: Tensor, x: Tensor) -> Tensor:
-        return y.reshape(x.shape[0], -1, *y.shape[-2:])
-
     def _filter_image(self, xf: Tensor, *modules: CenterSurround | Gaussian) -> Tensor:
         """Apply several filter modules to single-channel images in one call."""
         first = modules[0]
@@ -369,7 +355,8 @@ class LinearNonlinear(_FrontEnd):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -454,7 +441,8 @@ class LuminanceGainControl(_FrontEnd):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -462,8 +450,8 @@ class LuminanceGainControl(_FrontEnd):
             Shape ``(batch, channel * n_filters, height, width)``.
 
         """
-        y = self.activation(self._luminance_normalize(self._fold(x)))
-        return self._unfold(y, x)
+        y = self.activation(self._luminance_normalize(fold_channels(x)))
+        return unfold_channels(y, x)
 
 
 class LuminanceContrastGainControl(_FrontEnd):
@@ -544,7 +532,8 @@ class LuminanceContrastGainControl(_FrontEnd):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -552,9 +541,9 @@ class LuminanceContrastGainControl(_FrontEnd):
             Shape ``(batch, channel * n_filters, height, width)``.
 
         """
-        lum_normed = self._luminance_normalize(self._fold(x))
+        lum_normed = self._luminance_normalize(fold_channels(x))
         y = self.activation(self._contrast_normalize(lum_normed))
-        return self._unfold(y, x)
+        return unfold_channels(y, x)
 
 
 class OnOff(_FrontEnd):
@@ -643,7 +632,8 @@ class OnOff(_FrontEnd):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -652,8 +642,8 @@ class OnOff(_FrontEnd):
             input channel 0, then of channel 1, ...
 
         """
-        lum_normed = self._luminance_normalize(self._fold(x))
-        y = self._unfold(self.activation(self._contrast_normalize(lum_normed)), x)
+        lum_normed = self._luminance_normalize(fold_channels(x))
+        y = unfold_channels(self.activation(self._contrast_normalize(lum_normed)), x)
         if self.apply_mask:
             mask = self._mask
             if (

@@ -30,8 +30,10 @@ from ._filters import (
     as_positive_tensor,
     circular_gaussian2d,
     filter_bank,
+    fold_channels,
     gaussian1d,
-    same_pad,
+    same_padding,
+    unfold_channels,
 )
 
 __all__ = ["CenterSurround", "Gaussian", "Identity", "Linear"]
@@ -129,7 +131,8 @@ class Linear(nn.Module):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -138,14 +141,8 @@ class Linear(nn.Module):
             input channel 0, then of channel 1, ...
 
         """
-        if x.ndim != 4:
-            raise ValueError(
-                f"expected input of shape (batch, channel, height, width), got "
-                f"{tuple(x.shape)}"
-            )
-        b, c, h, w = x.shape
-        xp = same_pad(x.reshape(b * c, 1, h, w), self.kernel_size, self.pad_mode)
-        return self.conv(xp).reshape(b, 2 * c, h, w)
+        xp = same_padding(fold_channels(x), self.kernel_size, pad_mode=self.pad_mode)
+        return unfold_channels(self.conv(xp), x)
 
 
 class _GaussianBankModule(nn.Module):
@@ -203,16 +200,10 @@ class _GaussianBankModule(nn.Module):
         return self._bank_cache[1]
 
     def _filter(self, x: Tensor) -> Tensor:
-        """Apply the bank to each channel of ``x`` (batch, c, h, w)."""
-        if x.ndim != 4:
-            raise ValueError(
-                f"expected input of shape (batch, channel, height, width), got "
-                f"{tuple(x.shape)}"
-            )
-        b, c, h, w = x.shape
+        """Apply the bank to each channel of ``x``, (batch, c, h, w) or (c, h, w)."""
         gv, gh, weights = self.bank()
-        y = filter_bank(x.reshape(b * c, 1, h, w), gv, gh, self.pad_mode, weights)
-        return y.reshape(b, -1, h, w)
+        y = filter_bank(fold_channels(x), gv, gh, self.pad_mode, weights)
+        return unfold_channels(y, x)
 
     def extra_repr(self) -> str:
         """Describe the module in its ``repr``."""
@@ -297,7 +288,8 @@ class Gaussian(_GaussianBankModule):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------
@@ -467,7 +459,8 @@ class CenterSurround(_GaussianBankModule):
         Parameters
         ----------
         x
-            Images of shape ``(batch, channel, height, width)``.
+            Images of shape ``(batch, channel, height, width)``, or one image
+            ``(channel, height, width)``, whose response has no batch dimension.
 
         Returns
         -------

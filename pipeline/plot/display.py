@@ -431,8 +431,10 @@ def plot_representation(
 
     """
     if model is not None and callable(getattr(model, "plot_representation", None)):
+        # a figure size only applies to a new figure (models may refuse both)
+        size = figsize if ax is None else None
         result = _call_model_plot(
-            model, data=data, ax=ax, figsize=figsize, ylim=ylim, title=title, **kwargs
+            model, data=data, ax=ax, figsize=size, ylim=ylim, title=title, **kwargs
         )
         return _figure_of(result, ax)
     if data is None:

@@ -10,7 +10,8 @@ the reference library know (``po.process``):
   versions for pyramid coefficients; :func:`local_gain_control`,
   :func:`local_gain_release` (and ``_dict``): divisive normalization by local
   amplitude.
-- :func:`add_noise`, :func:`center_crop`.
+- :func:`add_noise`, :func:`center_crop`, :func:`rescale`; :func:`same_padding`
+  (pad so that a correlation keeps the image's size).
 - :func:`ssim_map`, :func:`normalized_laplacian_pyramid` (also in ``po.metric``).
 
 Examples
@@ -24,7 +25,7 @@ torch.Size([2, 1, 7, 7])
 
 from ..metric import normalized_laplacian_pyramid, ssim_map
 from ..models import SteerablePyramidFreq
-from ..models._filters import circular_gaussian2d
+from ..models._filters import circular_gaussian2d, same_padding
 from .laplacian_pyramid import LaplacianPyramid
 from .non_linearities import (
     local_gain_control,
@@ -34,7 +35,13 @@ from .non_linearities import (
     polar_to_rectangular_dict,
     rectangular_to_polar_dict,
 )
-from .signal import add_noise, center_crop, polar_to_rectangular, rectangular_to_polar
+from .signal import (
+    add_noise,
+    center_crop,
+    polar_to_rectangular,
+    rectangular_to_polar,
+    rescale,
+)
 
 __all__ = [
     "LaplacianPyramid",
@@ -51,5 +58,7 @@ __all__ = [
     "polar_to_rectangular_dict",
     "rectangular_to_polar",
     "rectangular_to_polar_dict",
+    "rescale",
+    "same_padding",
     "ssim_map",
 ]

@@ -1,4 +1,4 @@
-"""Small signal-processing helpers: polar coordinates, noise, cropping."""
+"""Small signal-processing helpers: polar coordinates, noise, cropping, rescaling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["add_noise", "center_crop", "polar_to_rectangular", "rectangular_to_polar"]
+__all__ = [
+    "add_noise",
+    "center_crop",
+    "polar_to_rectangular",
+    "rectangular_to_polar",
+    "rescale",
+]
 
 
 def rectangular_to_polar(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -170,3 +176,36 @@ def center_crop(x: Tensor, output_size: int) -> Tensor:
         )
     top, left = h // 2 - output_size // 2, w // 2 - output_size // 2
     return x[..., top : top + output_size, left : left + output_size]
+
+
+def rescale(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Map the values of ``x`` linearly onto ``[a, b]``.
+
+    The minimum of ``x`` goes to ``a`` and its maximum to ``b``; a constant ``x``
+    becomes all ``a``.
+
+    Parameters
+    ----------
+    x
+        Tensor to rescale (its global minimum and maximum are used).
+    a, b
+        The output's minimum and maximum.
+
+    Returns
+    -------
+    rescaled
+        Tensor of the shape and dtype of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> rescale(torch.tensor([2.0, 4.0, 6.0, 8.0]))
+    tensor([0.0000, 0.3333, 0.6667, 1.0000])
+    >>> rescale(torch.tensor([2.0, 4.0, 6.0, 8.0]), a=-1, b=1)
+    tensor([-1.0000, -0.3333,  0.3333,  1.0000])
+
+    """
+    low, high = x.min(), x.max()
+    shifted = x - low
+    unit = shifted / (high - low) if high > low else shifted
+    return a + (b - a) * unit

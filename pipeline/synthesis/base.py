@@ -106,6 +106,23 @@ def _normalize_store_progress(store_progress: bool | int) -> int:
 #: iterations whose losses may stay unchecked on the device (see ``_iterate``)
 FINITE_CHECK_EVERY = 32
 
+# leading keys of get_progress, in the reference's order; other terms follow
+_PROGRESS_ORDER = (
+    "losses",
+    "iteration",
+    "penalties",
+    "pixel_change_norm",
+    "gradient_norm",
+    "reference_metric_loss",
+    "optimized_metric_loss",
+)
+
+
+def _progress_rank(key: str) -> int:
+    return (
+        _PROGRESS_ORDER.index(key) if key in _PROGRESS_ORDER else len(_PROGRESS_ORDER)
+    )
+
 
 def check_finite(values: list[tuple[int, Tensor]]) -> None:
     """Raise at the first iteration with a NaN or infinite value.
@@ -726,9 +743,9 @@ class OptimizedSynthesis(Synthesis):
         Returns
         -------
         progress_info
-            The per-iteration values at that iteration (``losses``, ``penalties``,
-            ``gradient_norm``, ``pixel_change_norm`` — the last two ``None`` for the
-            current iteration — and method-specific ones), ``iteration``, and when
+            In this order: ``losses``, ``iteration``, ``penalties``,
+            ``pixel_change_norm``, ``gradient_norm`` (the last two ``None`` for the
+            current iteration), the method's own per-iteration values, and when
             images were stored, ``saved_<name>`` with ``store_progress_iteration``.
 
         Raises
@@ -758,6 +775,8 @@ class OptimizedSynthesis(Synthesis):
             key = plural.get(name, name)
             info[key] = series[iteration] if iteration < len(series) else None
         info["iteration"] = iteration
+        # in the order the reference prints them (sorted is stable: others keep theirs)
+        info = {key: info[key] for key in sorted(info, key=_progress_rank)}
         if self._store_progress and self._saved:
             saved = self.saved_iterations()
             index = _select_saved(saved, iteration, iteration_selection)
