@@ -1,3 +1,10 @@
+import os
+
+# One thread per process, in this one and in every process the tests start (the
+# stages, snakemake's jobs): the suite already runs one worker per core, and OpenMP
+# threads waiting for a busy core slow small tensor operations down tens of times.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import matplotlib
 import pytest
 import torch

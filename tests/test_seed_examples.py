@@ -106,15 +106,6 @@ CONVERGED = "ignore:Loss has converged:UserWarning"
 HAS_FFMPEG = shutil.which("ffmpeg") is not None
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small images: one thread is faster than two fighting over shared cores."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(autouse=True)
 def _notebook_session(tmp_path, monkeypatch):
     """Each test: its own working directory, rcParams restored, figures closed."""
