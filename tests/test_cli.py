@@ -358,6 +358,36 @@ def test_cli_starts_without_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+# what a stage process must not import: the compiler stack (torch._dynamo, from
+# torch's own optimizers), the table and plotting stacks a synthesis does not use
+HEAVY_FOR_A_STAGE = ("torch._dynamo", "xarray", "pandas", "matplotlib", "sympy")
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    # adam: metamers' default, lbfgs: textures', sgd: the other choice
+    ["adam", "lbfgs", "sgd"],
+)
+def test_synthesis_stage_imports_only_what_it_uses(synthesis_inputs, tmp_path, optimizer):
+    args = [
+        "synthesize", "metamer", str(synthesis_inputs / "camera.zarr"),
+        str(synthesis_inputs / "gauss.model"), str(tmp_path / "m.zarr"),
+        "--max-iter", "2", "--optimizer", optimizer, "--quiet", "--checkpoint-every", "1",
+    ]  # fmt: skip
+    code = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        f"sys.argv = ['pipeline', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        f"print(sorted(m for m in {HEAVY_FOR_A_STAGE!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert (tmp_path / "m.zarr").exists()
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
 def synthesize_mad_store(image_store, out, optimized, reference, minmax, *extra):
     result = invoke(
         "synthesize",
