@@ -388,6 +388,22 @@ def test_synthesis_stage_imports_only_what_it_uses(synthesis_inputs, tmp_path, o
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 
 
+def test_preparing_an_image_needs_no_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        f"sys.argv = ['pipeline', 'prepare-images', 'camera', {str(tmp_path / 'c.zarr')!r},"
+        " '--size', '16', '--rotate', '5', '--shift', '0', '2']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout
+    assert (tmp_path / "c.zarr").exists()
+
+
 def synthesize_mad_store(image_store, out, optimized, reference, minmax, *extra):
     result = invoke(
         "synthesize",

@@ -36,6 +36,7 @@ __all__ = [
     "gravel",
     "list_images",
     "load_image",
+    "load_image_array",
     "moon",
     "parrot",
     "reptile_skin",
@@ -152,6 +153,73 @@ def _to_float(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def load_image_array(
+    source: str | Path, as_gray: bool = True, size: int | None = None
+) -> np.ndarray:
+    """Load a built-in image or an image file as a float32 array in [0, 1].
+
+    What :func:`load_image` returns, as a NumPy array: for code that needs no torch
+    (the ``prepare-images`` stage).
+
+    Parameters
+    ----------
+    source
+        A built-in name (see :func:`list_images`) or the path of an image file.
+    as_gray
+        Convert color images to grayscale (luminance); if False, the image has
+        three (RGB) channels, a grayscale one repeated on each.
+    size
+        If given, centre-crop to a square and resize to ``size`` x ``size`` with
+        anti-aliasing.
+
+    Returns
+    -------
+    image
+        Array of shape (1, C, H, W), dtype float32, values in [0, 1]; C is 1 if
+        ``as_gray`` else 3.
+
+    Raises
+    ------
+    ImageError
+        If the source is unknown, missing, unreadable or not an image.
+
+    Examples
+    --------
+    >>> import pipeline as po
+    >>> po.data.load_image_array("camera", size=64).shape
+    (1, 1, 64, 64)
+
+    """
+    array = _read_array(source)
+    if array.ndim == 3 and array.shape[-1] == 4:  # drop alpha
+        array = array[..., :3]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ImageError(
+            f"{source} is not a 2-D grayscale or RGB image (array shape {array.shape})"
+        )
+    array = _to_float(array)
+    if as_gray and array.ndim == 3:
+        from skimage.color import rgb2gray
+
+        array = rgb2gray(array)
+    if size is not None:
+        if size < 8:
+            raise ImageError(f"size must be at least 8 pixels, got {size}")
+        from skimage.transform import resize
+
+        height, width = array.shape[:2]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        array = array[top : top + side, left : left + side]
+        array = resize(array, (size, size, *array.shape[2:]), anti_aliasing=side > size)
+    array = np.clip(array, 0.0, 1.0)
+    if array.ndim == 2:
+        array = array[None] if as_gray else np.repeat(array[None], 3, axis=0)
+    else:
+        array = np.moveaxis(array, -1, 0)
+    return np.ascontiguousarray(array, dtype=np.float32)[None]
+
+
 def load_image(
     source: str | Path, as_gray: bool = True, size: int | None = None
 ) -> torch.Tensor:
@@ -188,34 +256,7 @@ def load_image(
     """
     import torch
 
-    array = _read_array(source)
-    if array.ndim == 3 and array.shape[-1] == 4:  # drop alpha
-        array = array[..., :3]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
-        raise ImageError(
-            f"{source} is not a 2-D grayscale or RGB image (array shape {array.shape})"
-        )
-    array = _to_float(array)
-    if as_gray and array.ndim == 3:
-        from skimage.color import rgb2gray
-
-        array = rgb2gray(array)
-    if size is not None:
-        if size < 8:
-            raise ImageError(f"size must be at least 8 pixels, got {size}")
-        from skimage.transform import resize
-
-        height, width = array.shape[:2]
-        side = min(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        array = array[top : top + side, left : left + side]
-        array = resize(array, (size, size, *array.shape[2:]), anti_aliasing=side > size)
-    array = np.clip(array, 0.0, 1.0)
-    if array.ndim == 2:
-        array = array[None] if as_gray else np.repeat(array[None], 3, axis=0)
-    else:
-        array = np.moveaxis(array, -1, 0)
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+    return torch.from_numpy(load_image_array(source, as_gray=as_gray, size=size))
 
 
 astronaut = partial(load_image, "astronaut")

@@ -48,20 +48,20 @@ def prepare_image(
         The written store.
 
     """
-    from ..data import load_image
+    import numpy as np
 
-    image = load_image(source, as_gray=as_gray, size=size)
+    from ..data import load_image_array  # numpy alone: this stage needs no torch
+
+    image = load_image_array(source, as_gray=as_gray, size=size)
     if rotate:
-        import numpy as np
-        import torch
         from scipy.ndimage import rotate as rotate_array
 
         rotated = rotate_array(
-            image.numpy(), rotate, axes=(-1, -2), reshape=False, mode="reflect"
+            image, rotate, axes=(-1, -2), reshape=False, mode="reflect"
         )
-        image = torch.from_numpy(np.clip(rotated, 0, 1).astype(np.float32))
+        image = np.clip(rotated, 0, 1).astype(np.float32)
     if any(shift):
-        image = image.roll(tuple(shift), dims=(-2, -1))
+        image = np.roll(image, tuple(shift), axis=(-2, -1))
     attrs = {
         "name": name or Path(source).stem,
         "source": str(source),

@@ -187,16 +187,16 @@ def write_attrs(path: str | Path, attrs: dict[str, Any]) -> None:
 
 
 def write_image_store(
-    path: str | Path, image: torch.Tensor, attrs: dict[str, Any]
+    path: str | Path, image: torch.Tensor | np.ndarray, attrs: dict[str, Any]
 ) -> None:
-    """Write an image tensor (batch, channel, y, x) as a complete image store.
+    """Write an image (batch, channel, y, x) as a complete image store.
 
     Parameters
     ----------
     path
         Where to create the store (it must not exist).
     image
-        The pixels.
+        The pixels: a tensor or an array.
     attrs
         Provenance: name, source, size...
 
@@ -204,7 +204,7 @@ def write_image_store(
     import zarr
 
     group = zarr.open_group(str(path), mode="w-")
-    pixels = image.detach().cpu().numpy()
+    pixels = image if isinstance(image, np.ndarray) else image.detach().cpu().numpy()
     array = group.create_array(
         "image",
         shape=pixels.shape,
