@@ -1,5 +1,6 @@
 """Every CLI stage on tiny inputs: real zarr written and read back; bad input."""
 
+import shutil
 import subprocess
 import sys
 
@@ -166,6 +167,27 @@ def test_aggregate_and_render(tmp_path, metamer_store):
         png, pdf = tmp_path / f"{command[0]}.png", tmp_path / f"{command[0]}.pdf"
         assert invoke("render", *command, "--out", png, "--out", pdf).exit_code == 0
         assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_render_status_of_several_stores_in_one_process(tmp_path, metamer_store):
+    other = tmp_path / "other.zarr"
+    shutil.copytree(metamer_store, other)
+    outs = [tmp_path / name for name in ("a.png", "a.pdf", "b.png", "b.pdf")]
+    args = ["render", "status", metamer_store, other]
+    assert invoke(*args, *(w for o in outs for w in ("--out", o))).exit_code == 0
+    assert [o.read_bytes()[:4] for o in outs] == [b"\x89PNG", b"%PDF"] * 2
+    uneven = invoke(
+        *args,
+        "--out",
+        tmp_path / "c.png",
+        "--out",
+        tmp_path / "d.png",
+        "--out",
+        tmp_path / "e.png",
+    )
+    assert uneven.exit_code != 0
+    assert "give each store the same number of --out paths" in uneven.output
+    assert not any(tmp_path.glob("[cde].png"))
 
 
 def _corrupt(path):
@@ -368,7 +390,9 @@ HEAVY_FOR_A_STAGE = ("torch._dynamo", "xarray", "pandas", "matplotlib", "sympy")
     # adam: metamers' default, lbfgs: textures', sgd: the other choice
     ["adam", "lbfgs", "sgd"],
 )
-def test_synthesis_stage_imports_only_what_it_uses(synthesis_inputs, tmp_path, optimizer):
+def test_synthesis_stage_imports_only_what_it_uses(
+    synthesis_inputs, tmp_path, optimizer
+):
     args = [
         "synthesize", "metamer", str(synthesis_inputs / "camera.zarr"),
         str(synthesis_inputs / "gauss.model"), str(tmp_path / "m.zarr"),

@@ -164,7 +164,7 @@ def eigendistortion_jobs(model):
 def downstream(model):
     return {
         ("metamer", f"image=camera, model={model}"),
-        ("render_metamer_status", f"image=camera, model={model}"),
+        ("render_metamer_status", f"model={model}"),
         ("aggregate", ""),
         ("render_metamer_grid", ""),
         ("render_metamer_losses", ""),
@@ -393,7 +393,7 @@ def test_report_holds_figures_captions_and_summary(tmp_path, workflow):
     assert "summary.csv" in html
     assert "Texture photographs beside their texture metamers" in html  # a caption
     # captions are rendered per job, with its wildcards
-    assert "Status of one metamer synthesis (camera under" in html
+    assert "Status of a metamer synthesis under square" in html
 
 
 def test_figure_targets_plan_only_what_their_figures_need(tmp_path):

@@ -26,15 +26,18 @@ def render() -> None:
 
 
 @render.command("status")
-@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_out_option
 @overwrite_option
 @stage_command
-def status(store: Path, outs: tuple[Path, ...], overwrite: bool) -> None:
-    """Synthesis status of one STORE: image, loss curve, representation error."""
+def status(stores: tuple[Path, ...], outs: tuple[Path, ...], overwrite: bool) -> None:
+    """Synthesis status of each metamer store: image, loss curve, representation error.
+
+    With several STORES, give each the same number of --out paths, in store order.
+    """
     from ..stages.render import render_status
 
-    render_status(store, outs, overwrite)
+    render_status(stores, outs, overwrite)
 
 
 @render.command("metamer-grid")

@@ -93,29 +93,53 @@ def _render_stores(
 
 
 def render_status(
-    store: str | Path, outs: Sequence[str | Path], overwrite: bool = False
+    stores: str | Path | Sequence[str | Path],
+    outs: Sequence[str | Path],
+    overwrite: bool = False,
 ) -> None:
-    """Draw the synthesis status (image, loss, representation error) of one store.
+    """Draw the synthesis status (image, loss, representation error) of each store.
+
+    One process draws several figures: the workflow renders all metamers of a
+    model in one job, so the imports (matplotlib, xarray) are paid once.
 
     Parameters
     ----------
-    store
-        A complete metamer store.
+    stores
+        One complete metamer store, or several.
     outs
-        Figure paths.
+        Figure paths, the same number for each store, in store order: with two
+        stores and ``[a.png, a.pdf, b.png, b.pdf]``, the first store's figure goes
+        to ``a.png`` and ``a.pdf``.
     overwrite
         Replace existing figures.
 
+    Raises
+    ------
+    PipelineError
+        When the paths cannot be shared out evenly among the stores.
+
     """
+    stores = [stores] if isinstance(stores, (str, Path)) else list(stores)
+    per_store, left = divmod(len(outs), len(stores))
+    if per_store == 0 or left:
+        raise PipelineError(
+            f"{len(outs)} --out paths for {len(stores)} stores: give each store "
+            "the same number of --out paths, in store order"
+        )
     _backend()
     from .. import plot
 
-    dataset = open_store(store, "metamer")
-    figure = plot.synthesis_status(
-        dataset, width_ratios={"metamer_representation_error": 2}
-    )
-    figure.suptitle(f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}")
-    save_figure(figure, outs, overwrite)
+    datasets = [open_store(store, "metamer") for store in stores]
+    for index, dataset in enumerate(datasets):
+        figure = plot.synthesis_status(
+            dataset, width_ratios={"metamer_representation_error": 2}
+        )
+        figure.suptitle(
+            f"{dataset.attrs['image_name']} / {dataset.attrs['model_name']}"
+        )
+        save_figure(
+            figure, outs[index * per_store : (index + 1) * per_store], overwrite
+        )
 
 
 def render_metamer_grid(

@@ -52,19 +52,24 @@ else:
             "{input.image:q} {input.model:q} {output:q} {params.options} 2> {log:q}"
 
 
+# one job per model draws the status figure of each of its metamers
 rule render_metamer_status:
     input:
-        f"{RESULTS}/metamer/{{image}}/{{model}}.zarr",
+        [f"{RESULTS}/metamer/{image}/{{model}}.zarr" for image in METAMER_IMAGES],
     output:
-        figure(
-            f"{RESULTS}/figures/metamer/{{image}}/{{model}}_status.png",
-            "metamer_status",
-            "Metamers",
-            "Synthesis status",
-        ),
+        [
+            figure(
+                f"{RESULTS}/figures/metamer/{image}/{{model}}_status.png",
+                "metamer_status",
+                "Metamers",
+                "Synthesis status",
+            )
+            for image in METAMER_IMAGES
+        ],
     params:
+        outs=lambda wc, output: " ".join(f"--out {shlex.quote(o)}" for o in output),
         code=code("render:render_status"),
     log:
-        f"{RESULTS}/logs/figures/metamer/{{image}}/{{model}}_status.log",
+        f"{RESULTS}/logs/figures/metamer/{{model}}_status.log",
     shell:
-        "pipeline render status {input:q} --out {output:q} 2> {log:q}"
+        "pipeline render status {input:q} {params.outs} 2> {log:q}"
