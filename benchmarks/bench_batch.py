@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from _record import figure
 from bench_synthesis import interleaved_medians
 
 import pipeline as po
@@ -50,6 +51,10 @@ def main():
             f"{args.images} metamers {size}x{size}, {args.iterations} iterations: "
             f"batch {times['batch']:.2f} s, one by one {times['separate']:.2f} s, "
             f"ratio {times['batch'] / times['separate']:.2f} (aim <= 0.5)"
+        )
+        figure(
+            f"{args.images} OnOff metamers {size}², one batch / one by one, in one process",
+            f"{times['batch'] / times['separate']:.2f}",
         )
     with tempfile.TemporaryDirectory() as directory:
         processes(Path(directory), args.images, args.iterations)
@@ -85,6 +90,10 @@ def processes(directory, n_images, iterations):
     print(
         f"{n_images} metamers 64x64 as processes: one batch {batch:.1f} s, one per "
         f"metamer {separate:.1f} s, ratio {batch / separate:.2f}"
+    )
+    figure(
+        f"{n_images} OnOff metamers 64², one batch process / one process each",
+        f"{batch / separate:.2f}",
     )
 
 

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _record import figure
+
 import pipeline as po
 from pipeline.stages import _checkpoint
 from pipeline.stages.metamer import synthesize_metamer
@@ -75,6 +77,11 @@ def main():
     print(
         f"  checkpoint writes, all {len(writes)}: {sum(writes):.3f} s = "
         f"{sum(writes) / synthesis:.2%} of synthesis time"
+    )
+    figure(
+        f"checkpoint writes / synthesis time, OnOff {args.size}², every {args.every} "
+        "iterations",
+        f"{sum(writes) / synthesis:.1%}",
     )
     rest = total - synthesis - writes[-1]
     print(f"  inputs and store assembly: {rest:.2f} s of {total:.2f} s in all")

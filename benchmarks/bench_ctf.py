@@ -10,6 +10,7 @@ ratios measured in this one run, interleaved. Usage:
 import argparse
 
 import torch
+from _record import figure
 from bench_synthesis import CALLS, interleaved_medians
 
 import pipeline as po
@@ -59,6 +60,10 @@ def main():
     for name in ("ctf, one scale", "ctf, all scales"):
         ratio = per_step[name] / per_step["plain"]
         print(f"  {name} / plain metamer step: {ratio:.3f} (target <= 1.15)")
+        figure(
+            f"coarse-to-fine step ({name}) / plain metamer step, PS {args.size}²",
+            f"{ratio:.2f}",
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _record import figure
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -78,6 +79,10 @@ def main():
             f"snakemake -n (up to date) {dry_time:.2f} s / snakemake --version "
             f"{version_time:.2f} s = {dry_time / version_time:.2f} "
             f"(best of {args.repeats}, alternating)"
+        )
+        figure(
+            "no-op `snakemake -n` after a full run / `snakemake --version`",
+            f"{dry_time / version_time:.2f}",
         )
 
 

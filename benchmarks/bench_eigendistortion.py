@@ -8,6 +8,7 @@ interleaved. Usage: python benchmarks/bench_eigendistortion.py [--k 4]
 import argparse
 
 import torch
+from _record import figure
 from bench_synthesis import interleaved_medians
 
 import pipeline as po
@@ -50,6 +51,10 @@ def measure(model, size, k):
         f"{ours * 1e3:.1f} ms / {k} x forward+backward {bare_k * 1e3:.1f} ms = "
         f"{ours / bare_k:.2f}; double-backward way {double * 1e3:.1f} ms "
         f"({double / bare_k:.2f})"
+    )
+    figure(
+        f"Fisher-vector product, OnOff {size}², k={k} / {k} forward+backward",
+        f"{ours / bare_k:.2f}",
     )
 
 

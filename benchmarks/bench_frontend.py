@@ -19,6 +19,7 @@ import platform
 
 import torch
 import torch.nn.functional as F
+from _record import figure
 from torch.utils import benchmark
 
 from pipeline import models
@@ -98,6 +99,10 @@ def main():
         print(
             f"{name:28s} {t_ours * 1e3:10.2f} {t_direct * 1e3:12.2f} "
             f"{t_ours / t_direct:12.3f}"
+        )
+        figure(
+            f"{name} forward+backward {args.size}², ours / direct convolution",
+            f"{t_ours / t_direct:.2f}",
         )
 
 

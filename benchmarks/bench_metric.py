@@ -26,6 +26,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from _record import figure
 from bench_synthesis import reference_library, set_threads
 from torch.utils import benchmark
 
@@ -150,6 +151,10 @@ def main():
             f"{name:5s} ours {t_ours:8.2f}  straightforward {t_plain:8.2f}  "
             f"ratio ours/straightforward {t_ours / t_plain:5.2f}"
         )
+        figure(
+            f"{name} forward+backward {size}², ours / straightforward",
+            f"{t_ours / t_plain:.2f}",
+        )
         if plenoptic is not None:
             ref_fn = getattr(plenoptic.metric, ref_name)
             with warnings.catch_warnings():
@@ -157,6 +162,10 @@ def main():
                 t_ref = timeit(ref_fn, ref, x, args.min_time)
             line += (
                 f"  reference {t_ref:8.2f}  ratio ours/reference {t_ours / t_ref:5.2f}"
+            )
+            figure(
+                f"{name} forward+backward {size}², ours / plenoptic",
+                f"{t_ours / t_ref:.2f}",
             )
         print(line)
     if plenoptic is None:

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _record import figure
+
 BIN = Path(sys.executable).parent
 
 
@@ -55,6 +57,10 @@ def main():
         f"one-iteration metamer stage {best_stage:.2f} s / import torch "
         f"{best_import:.2f} s = {best_stage / best_import:.2f} "
         f"(best of {args.rounds}, alternating; {os.cpu_count()} CPUs)"
+    )
+    figure(
+        "one-iteration metamer stage process / `python -c \"import torch\"`",
+        f"{best_stage / best_import:.2f}",
     )
 
 

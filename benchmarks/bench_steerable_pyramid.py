@@ -20,6 +20,7 @@ import platform
 import warnings
 
 import torch
+from _record import figure
 from bench_synthesis import interleaved_medians, reference_library, set_threads
 
 import pipeline as po
@@ -92,6 +93,10 @@ def main():
             if plenoptic is not None:
                 t_ref = times[f"ref {case}"] * 1e3
                 line += f"  reference {t_ref:8.2f}  ratio ours/reference {t_ours / t_ref:5.2f}"
+                figure(
+                    f"steerable pyramid ({name}) {case} {size}², ours / plenoptic",
+                    f"{t_ours / t_ref:.2f}",
+                )
             print(line)
     if plenoptic is None:
         print("(reference library not importable: comparison skipped)")

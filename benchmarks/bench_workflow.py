@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _record import figure
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -44,6 +46,11 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         full = timed(snakemake, directory, env)
         print(f"default workflow end to end on {args.cores} cores: {full:.1f} s")
+        figure(
+            f"default workflow (`config.yaml`), `snakemake --cores {args.cores}`, "
+            "fresh folder",
+            f"{full:.0f} s",
+        )
         dry = timed([*snakemake, "-n"], directory, env, repeats=5)
         version = timed(
             [str(BIN / "snakemake"), "--version"], directory, env, repeats=5
