@@ -1,7 +1,7 @@
 """Fisher-vector products for a block of k vectors vs. k bare forward+backward passes.
 
-OnOff(31, pretrained) at 64x64 and 256x256; also the double-backward way (J v by
-differentiating a VJP, then J^T of it), one vector at a time. Ratios from one run,
+OnOff(31, pretrained) at 64x64 and 256x256; also the double-backward way with the
+graph traced again for every product (ours traces it once per image). Ratios from one run,
 interleaved. Usage: python benchmarks/bench_eigendistortion.py [--k 4]
 """
 

@@ -385,31 +385,40 @@ def test_cli_starts_without_torch():
 HEAVY_FOR_A_STAGE = ("torch._dynamo", "xarray", "pandas", "matplotlib", "sympy")
 
 
-@pytest.mark.parametrize(
-    "optimizer",
-    # adam: metamers' default, lbfgs: textures', sgd: the other choice
-    ["adam", "lbfgs", "sgd"],
-)
-def test_synthesis_stage_imports_only_what_it_uses(
-    synthesis_inputs, tmp_path, optimizer
-):
-    args = [
-        "synthesize", "metamer", str(synthesis_inputs / "camera.zarr"),
-        str(synthesis_inputs / "gauss.model"), str(tmp_path / "m.zarr"),
-        "--max-iter", "2", "--optimizer", optimizer, "--quiet", "--checkpoint-every", "1",
-    ]  # fmt: skip
+def test_synthesis_stages_import_only_what_they_use(synthesis_inputs, tmp_path):
+    """Every synthesis stage (each optimizer, each method) in one process, in turn:
+    none pulls in torch._dynamo (1.5-2 s) or the libraries only figures need."""
+    from synthesis_runs import METHODS, synthesis_args
+
+    stages = {
+        f"metamer {optimizer}": [
+            *synthesis_args(synthesis_inputs, "metamer", tmp_path / f"{optimizer}.zarr"),
+            "--optimizer", optimizer,
+        ]
+        # adam: metamers' default, lbfgs: textures', sgd: the other choice
+        for optimizer in ("adam", "lbfgs", "sgd")
+    }  # fmt: skip
+    stages |= {
+        method: synthesis_args(synthesis_inputs, method, tmp_path / f"{method}.zarr")
+        for method in METHODS
+        if method != "metamer"
+    }
     code = (
         "import sys\n"
         "from pipeline.cli import main\n"
-        f"sys.argv = ['pipeline', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code\n"
-        f"print(sorted(m for m in {HEAVY_FOR_A_STAGE!r} if m in sys.modules))\n"
+        f"HEAVY = {HEAVY_FOR_A_STAGE!r}\n"
+        f"for name, args in { ({k: list(map(str, v)) for k, v in stages.items()})!r}.items():\n"
+        "    try:\n        main(args)\n"
+        "    except SystemExit as exit:\n        assert not exit.code, name\n"
+        "    heavy = sorted(m for m in HEAVY if m in sys.modules)\n"
+        "    print('imported after', name, heavy)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert (tmp_path / "m.zarr").exists()
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+    imported = [line for line in result.stdout.splitlines() if "imported" in line]
+    assert imported == [f"imported after {name} []" for name in stages]
+    assert len(list(tmp_path.glob("*.zarr"))) == len(stages)
 
 
 def test_preparing_an_image_needs_no_torch(tmp_path):

@@ -43,6 +43,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -289,8 +290,9 @@ def _ssim_parts(
         stats = F.pad(stats, (before, after, before, after), mode=pad)
     stats = _separable_filter(stats, _gaussian_taps(size))
     out_h, out_w = stats.shape[-2:]
+    # numpy's broadcast, not torch's: torch.broadcast_shapes imports sympy (~0.5 s)
     shapes = [img1.shape[:2], img2.shape[:2]] * 2 + [
-        torch.broadcast_shapes(img1.shape[:2], img2.shape[:2])
+        np.broadcast_shapes(img1.shape[:2], img2.shape[:2])
     ]
     mu1, mu2, e11, e22, e12 = (
         part.reshape(*shape, out_h, out_w)
