@@ -9,6 +9,7 @@ of the same synthesis each get one clear line. Every run is a real process
 
 import signal
 
+import pytest
 import xarray as xr
 from synthesis_runs import (
     assert_checkpoint_retired,
@@ -19,6 +20,8 @@ from synthesis_runs import (
     resume_lines,
     synthesis_args,
 )
+
+pytestmark = pytest.mark.processes
 
 
 def test_extending_a_finished_synthesis_equals_running_it_at_once(

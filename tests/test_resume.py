@@ -30,6 +30,8 @@ from synthesis_runs import (
     synthesis_args,
 )
 
+pytestmark = pytest.mark.processes
+
 REPO = Path(__file__).resolve().parents[1]
 
 # per method: (kill point, the iteration the next run resumes at) in the order one

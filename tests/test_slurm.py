@@ -19,6 +19,7 @@ import xarray as xr
 import yaml
 
 pytest.importorskip("snakemake_executor_plugin_slurm")
+pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
