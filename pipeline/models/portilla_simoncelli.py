@@ -47,8 +47,10 @@ from torch import Tensor, nn
 
 from .steerable_pyramid import (
     SteerablePyramidFreq,
+    _crop_rows,
     _half_spectrum,
-    _pad_cols,
+    _negate,
+    _nyquist_is_zero,
     _pad_half_cols,
     _pad_rows,
 )
@@ -97,15 +99,44 @@ def _safe_ratio(num: Tensor, den: Tensor, ok: Tensor, default: float) -> Tensor:
     return torch.where(ok, num / den, torch.full_like(num, default))
 
 
-def _modulus(z: Tensor) -> Tensor:
-    """``|z|`` of a complex tensor, faster than ``abs``; gradient 0 at ``z = 0``."""
-    sq = _power(z)
+class _Power(torch.autograd.Function):
+    """``|z| ** 2`` of a complex tensor, with a one-pass derivative ``2 g z``.
+
+    Autograd through ``z.real ** 2 + z.imag ** 2`` would store and scatter both
+    parts back into complex zeros; this is the hot path of the statistics.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: Tensor) -> Tensor:
+        return z.real.square() + z.imag.square()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return z * (2 * grad)
+
+    @staticmethod
+    def jvp(ctx: Any, z_t: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return 2 * (z.real * z_t.real + z.imag * z_t.imag)
+
+
+def _modulus(x: Tensor, y: Tensor) -> Tensor:
+    """``|x + iy|``; gradient 0 at 0."""
+    sq = x.square() + y.square()
     return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
 
 
 def _power(z: Tensor) -> Tensor:
     """``|z| ** 2`` of a complex tensor."""
-    return z.real.square() + z.imag.square()
+    return _Power.apply(z)
 
 
 def _half_weights(w: int) -> np.ndarray:
@@ -436,6 +467,22 @@ class PortillaSimoncelli(nn.Module):
             pyr._add_mask(f"ps_step{k}", step)
         pyr._add_mask("ps_lo", half(factors["lo"]))
 
+        # real and imaginary parts of the bands from the image's half spectrum:
+        # band o has the spectrum X = p F A_o (F the image's, A_o the real mask, p
+        # the analysis phase), so Re / Im of its image are the inverse real FFTs of
+        # F (p A_o + conj(p) A_o(-f)) / 2 and F (p A_o - conj(p) A_o(-f)) / 2i
+        # (exact as the masks vanish on the Nyquist lines of cropped grids)
+        phase = complex(pyr._analysis_phase)
+        for k in range(self.n_scales):
+            band = pyr._masks64[f"band{k}"].numpy()
+            if not _nyquist_is_zero(band, self.image_shape):  # pragma: no cover
+                raise RuntimeError("the pyramid's bands do not vanish at Nyquist")
+            mirror = phase.conjugate() * _negate(band)
+            parts = np.concatenate(
+                [(phase * band + mirror) / 2, (phase * band - mirror) / 2j]
+            )[..., : band.shape[-1] // 2 + 1]
+            pyr._add_mask(f"ps_band{k}", np.stack([parts.real, parts.imag], -1))
+
         width = self.spatial_corr_width
         lags = np.arange(-(width // 2), (width + 1) // 2)
         for k, (h, w) in enumerate(pyr._dims):
@@ -495,21 +542,33 @@ class PortillaSimoncelli(nn.Module):
             dim=-1,
         )
 
-        # ---- the pyramid, in the Fourier domain (one FFT of the image)
-        spectra = pyr.spectra(image, lowpass_at_scales=True)
-        highpass = _power(spectra["residual_highpass"])
+        # ---- the pyramid, in the Fourier domain (one real FFT of the image): every
+        # spectrum is a crop of it times a mask; the bands' real and imaginary parts
+        # are stacked (2 * n_or half spectra per scale) so that their images come
+        # from one inverse real FFT each, as contiguous real tensors
+        spec = torch.fft.rfft2(image, norm=pyr.fft_norm)
+
+        def crop(k: int) -> Tensor:
+            h, w = pyr._dims[k]
+            return _crop_rows(spec, h)[..., : w // 2 + 1]
+
+        def complex_mask(key: str) -> Tensor:
+            return torch.view_as_complex(mask(key))
+
+        highpass = _power(spec * mask("hi"))
         var_highpass = (highpass @ mask("ps_weights")).sum(-1)
+        bands = [crop(k).unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)]
 
         # ---- partially reconstructed images (half spectra), coarse to fine: the
         # de-meaned lowpass residual, then recursively R_k = pad(Lo_k R_{k+1}) +
         # lowpass_k * hi_k**2 sum_o ana_o syn_o; image k is Lo_{k-1} R_k
         recon_spectra: list[Tensor] = [torch.empty(0)] * (n_sc + 1)
-        reduced = spectra["residual_lowpass"] * mask(f"ps_step{n_sc - 1}")
+        reduced = crop(n_sc) * (mask("lo") * mask(f"ps_step{n_sc - 1}"))
         for k in range(n_sc - 1, -1, -1):
             recon_spectra[k + 1] = reduced
             h, w = pyr._dims[k]
             padded = _pad_half_cols(_pad_rows(reduced, h), w // 2 + 1)
-            full = padded + spectra["lowpass", k] * mask(f"ps_recon{k}")
+            full = padded + crop(k) * (mask(f"low{k}") * mask(f"ps_recon{k}"))
             reduced = full * mask(f"ps_step{k - 1}" if k else "ps_lo")
         recon_spectra[0] = reduced
 
@@ -544,8 +603,10 @@ class PortillaSimoncelli(nn.Module):
 
         for k in range(n_sc):
             floor = (floor0 * 16.0**k)[..., None]
-            band = torch.fft.ifft2(spectra[k])
-            mag = _modulus(band)
+            h, w = pyr._dims[k]
+            parts = torch.fft.irfft2(bands[k], s=(h, w))
+            real, imag = parts[..., :n_or, :, :], parts[..., n_or:, :, :]
+            mag = _modulus(real, imag)
             mag = mag - mag.mean((-2, -1), keepdim=True)
             ac_m = autocorr(_power(torch.fft.rfft2(mag)), k)
             v_m = ac_m[..., centre, centre]
@@ -558,7 +619,6 @@ class PortillaSimoncelli(nn.Module):
             recon_moments(k)
 
             # covariances of this scale: one matrix product per pair of band sets
-            h, w = pyr._dims[k]
             n_k = h * w
             mag_f = mag.flatten(-2)
             cov_mm = mag_f @ mag_f.transpose(-1, -2) / n_k
@@ -567,13 +627,18 @@ class PortillaSimoncelli(nn.Module):
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
             # magnitudes and phase-doubled values |z| exp(2i arg z) = z**2 / |z|
-            parent = torch.fft.ifft2(_pad_cols(_pad_rows(spectra[k + 1], h), w))
-            amp = _modulus(parent)
-            doubled = (parent.square() * amp.reciprocal()).flatten(-2)
+            parent = torch.fft.irfft2(
+                _pad_half_cols(_pad_rows(bands[k + 1], h), w // 2 + 1), s=(h, w)
+            )
+            p_re, p_im = parent[..., :n_or, :, :], parent[..., n_or:, :, :]
+            amp = _modulus(p_re, p_im)
             # the real parts of all orientations, then the imaginary ones
-            doubled = torch.cat([doubled.real, doubled.imag], dim=-2)
+            inv = amp.reciprocal()
+            doubled = torch.cat(
+                [(p_re - p_im) * (p_re + p_im) * inv, 2 * p_re * p_im * inv], dim=-3
+            ).flatten(-2)
             amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
-            real_f = band.real.flatten(-2)
+            real_f = real.flatten(-2)
             v_p, v_r = amp.square().mean(-1), real_f.square().mean(-1)
             v_c = doubled.square().mean(-1)
             ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
