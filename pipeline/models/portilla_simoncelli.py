@@ -128,10 +128,119 @@ class _Power(torch.autograd.Function):
         return 2 * (z.real * z_t.real + z.imag * z_t.imag)
 
 
-def _modulus(x: Tensor, y: Tensor) -> Tensor:
-    """``|x + iy|``; gradient 0 at 0."""
-    sq = x.square() + y.square()
-    return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+class _Gram(torch.autograd.Function):
+    """``a @ b.mT`` for long rows, with derivatives as two short-by-long products.
+
+    Autograd's derivative of a matmul with a short inner dimension takes a
+    transposed, several times slower path.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: Tensor, b: Tensor) -> Tensor:
+        return a @ b.mT
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        return grad @ b, grad.mT @ a
+
+    @staticmethod
+    def jvp(ctx: Any, a_t: Tensor, b_t: Tensor) -> Tensor:
+        a, b = ctx.saved_tensors
+        return a_t @ b.mT + a @ b_t.mT
+
+
+def _split(parts: Tensor) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts of a stack ``(..., 2 n, h, w)``: real ones first."""
+    x, y = parts.unflatten(-3, (2, -1)).unbind(-4)
+    return x, y
+
+
+class _Modulus(torch.autograd.Function):
+    """``|x + iy|`` of a stack of parts ``[x; y]`` (see `_split`).
+
+    Floored at the smallest normal number, so that the derivative, written as the
+    two passes ``g [x; y] / |z|``, is 0 at 0.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(parts: Tensor) -> Tensor:
+        x, y = _split(parts)
+        sq = x.square() + y.square()
+        return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0], output)
+        ctx.save_for_forward(inputs[0], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        parts, m = ctx.saved_tensors
+        return (parts.unflatten(-3, (2, -1)) * (grad / m).unsqueeze(-4)).flatten(-4, -3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> Tensor:
+        parts, m = ctx.saved_tensors
+        return (parts * parts_t).unflatten(-3, (2, -1)).sum(-4) / m
+
+
+class _PhaseDoubled(torch.autograd.Function):
+    """Modulus and phase-doubled parts of a stack ``[x; y]`` (see `_split`).
+
+    Returns ``|z|`` (as `_Modulus`) and ``[u; v]``, the real and imaginary parts of
+    ``z ** 2 / |z| = |z| exp(2i arg z)``.  The derivatives are written in ``c, s =
+    x / |z|, y / |z|`` and ``U, V = u / |z|, v / |z|`` (``cos, sin`` of the doubled
+    phase): a few passes instead of autograd's stored chain of products.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(parts: Tensor) -> tuple[Tensor, Tensor]:
+        m = _Modulus.forward(parts)
+        x, y = _split(parts)
+        inv = m.reciprocal()
+        return m, torch.cat([(x - y) * (x + y) * inv, 2 * x * y * inv], dim=-3)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
+        ctx.save_for_backward(inputs[0], *output)
+        ctx.save_for_forward(inputs[0], *output)
+
+    @staticmethod
+    def _angles(ctx: Any) -> tuple[Tensor, ...]:
+        parts, m, doubled = ctx.saved_tensors
+        inv = m.reciprocal().unsqueeze(-4)
+        c, s = (parts.unflatten(-3, (2, -1)) * inv).unbind(-4)
+        u, v = (doubled.unflatten(-3, (2, -1)) * inv).unbind(-4)
+        return c, s, u, v
+
+    @staticmethod
+    def backward(ctx: Any, g_m: Tensor, g_d: Tensor) -> Tensor:
+        c, s, u, v = _PhaseDoubled._angles(ctx)
+        g_u, g_v = _split(g_d)
+        common = g_m - g_u * u - g_v * v
+        g_x = c * (common + 2 * g_u) + 2 * s * g_v
+        g_y = s * (common - 2 * g_u) + 2 * c * g_v
+        return torch.cat([g_x, g_y], dim=-3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
+        c, s, u, v = _PhaseDoubled._angles(ctx)
+        x_t, y_t = _split(parts_t)
+        u_t = c * (2 - u) * x_t - s * (2 + u) * y_t
+        v_t = (2 * s - c * v) * x_t + (2 * c - s * v) * y_t
+        return c * x_t + s * y_t, torch.cat([u_t, v_t], dim=-3)
 
 
 def _power(z: Tensor) -> Tensor:
@@ -557,7 +666,9 @@ class PortillaSimoncelli(nn.Module):
 
         highpass = _power(spec * mask("hi"))
         var_highpass = (highpass @ mask("ps_weights")).sum(-1)
-        bands = [crop(k).unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)]
+        bands = [
+            crop(k).unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)
+        ]
 
         # ---- partially reconstructed images (half spectra), coarse to fine: the
         # de-meaned lowpass residual, then recursively R_k = pad(Lo_k R_{k+1}) +
@@ -605,8 +716,7 @@ class PortillaSimoncelli(nn.Module):
             floor = (floor0 * 16.0**k)[..., None]
             h, w = pyr._dims[k]
             parts = torch.fft.irfft2(bands[k], s=(h, w))
-            real, imag = parts[..., :n_or, :, :], parts[..., n_or:, :, :]
-            mag = _modulus(real, imag)
+            mag = _Modulus.apply(parts)
             mag = mag - mag.mean((-2, -1), keepdim=True)
             ac_m = autocorr(_power(torch.fft.rfft2(mag)), k)
             v_m = ac_m[..., centre, centre]
@@ -621,7 +731,7 @@ class PortillaSimoncelli(nn.Module):
             # covariances of this scale: one matrix product per pair of band sets
             n_k = h * w
             mag_f = mag.flatten(-2)
-            cov_mm = mag_f @ mag_f.transpose(-1, -2) / n_k
+            cov_mm = _Gram.apply(mag_f, mag_f) / n_k
             cross_ori.append(corr(cov_mm, sd_m, ok_m, sd_m, ok_m))
             if k == n_sc - 1:
                 continue
@@ -630,20 +740,16 @@ class PortillaSimoncelli(nn.Module):
             parent = torch.fft.irfft2(
                 _pad_half_cols(_pad_rows(bands[k + 1], h), w // 2 + 1), s=(h, w)
             )
-            p_re, p_im = parent[..., :n_or, :, :], parent[..., n_or:, :, :]
-            amp = _modulus(p_re, p_im)
             # the real parts of all orientations, then the imaginary ones
-            inv = amp.reciprocal()
-            doubled = torch.cat(
-                [(p_re - p_im) * (p_re + p_im) * inv, 2 * p_re * p_im * inv], dim=-3
-            ).flatten(-2)
+            amp, doubled = _PhaseDoubled.apply(parent)
+            doubled = doubled.flatten(-2)
             amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
-            real_f = real.flatten(-2)
+            real_f = parts[..., :n_or, :, :].flatten(-2)
             v_p, v_r = amp.square().mean(-1), real_f.square().mean(-1)
             v_c = doubled.square().mean(-1)
             ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
-            cov_mp = mag_f @ amp.transpose(-1, -2) / n_k
-            cov_rc = real_f @ doubled.transpose(-1, -2) / n_k
+            cov_mp = _Gram.apply(mag_f, amp) / n_k
+            cov_rc = _Gram.apply(real_f, doubled) / n_k
             cross_mag.append(corr(cov_mp, sd_m, ok_m, _safe_sqrt(v_p, ok_p), ok_p))
             cross_real.append(
                 corr(
