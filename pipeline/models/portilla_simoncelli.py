@@ -128,33 +128,61 @@ class _Power(torch.autograd.Function):
         return 2 * (z.real * z_t.real + z.imag * z_t.imag)
 
 
-class _Gram(torch.autograd.Function):
-    """``a @ b.mT`` for long rows, with derivatives as two short-by-long products.
+class _Moments(torch.autograd.Function):
+    """``a @ b.mT`` and the rows' sums of squares of ``a`` and ``b``, for long rows.
 
-    Autograd's derivative of a matmul with a short inner dimension takes a
-    transposed, several times slower path.
+    Derivatives as short-by-long products (autograd's derivative of a matmul with
+    a short inner dimension takes a transposed, several times slower path), the
+    sums of squares folded in, and no elementwise squares kept.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(a: Tensor, b: Tensor) -> Tensor:
-        return a @ b.mT
+    def forward(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        def squares(t: Tensor) -> Tensor:
+            return (t.unsqueeze(-2) @ t.unsqueeze(-1))[..., 0, 0]
+
+        return a @ b.mT, squares(a), squares(b)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(*inputs)
         ctx.save_for_forward(*inputs)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(
+        ctx: Any, g_ab: Tensor | None, g_a: Tensor | None, g_b: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
         a, b = ctx.saved_tensors
-        return grad @ b, grad.mT @ a
+
+        def grad(
+            product: Tensor | None, t: Tensor, g_sq: Tensor | None
+        ) -> Tensor | None:
+            if g_sq is None:
+                return product
+            twice = 2 * g_sq.unsqueeze(-1)
+            return twice * t if product is None else product.addcmul_(t, twice)
+
+        no_product = g_ab is None
+        return (
+            grad(None if no_product else g_ab @ b, a, g_a),
+            grad(None if no_product else g_ab.mT @ a, b, g_b),
+        )
 
     @staticmethod
-    def jvp(ctx: Any, a_t: Tensor, b_t: Tensor) -> Tensor:
+    def jvp(
+        ctx: Any, a_t: Tensor | None, b_t: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         a, b = ctx.saved_tensors
-        return a_t @ b.mT + a @ b_t.mT
+        a_t = torch.zeros_like(a) if a_t is None else a_t
+        b_t = torch.zeros_like(b) if b_t is None else b_t
+        return (
+            a_t @ b.mT + a @ b_t.mT,
+            2 * (a * a_t).sum(-1),
+            2 * (b * b_t).sum(-1),
+        )
 
 
 def _split(parts: Tensor) -> tuple[Tensor, Tensor]:
@@ -174,9 +202,9 @@ class _Modulus(torch.autograd.Function):
 
     @staticmethod
     def forward(parts: Tensor) -> Tensor:
+        # in place on fresh tensors: one allocation (forward runs without autograd)
         x, y = _split(parts)
-        sq = x.square() + y.square()
-        return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+        return (x * x).addcmul_(y, y).clamp_min_(torch.finfo(x.dtype).tiny).sqrt_()
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -199,7 +227,7 @@ class _PhaseDoubled(torch.autograd.Function):
 
     Returns ``|z|`` (as `_Modulus`) and ``[u; v]``, the real and imaginary parts of
     ``z ** 2 / |z| = |z| exp(2i arg z)``.  The derivatives are written in ``c, s =
-    x / |z|, y / |z|`` and ``U, V = u / |z|, v / |z|`` (``cos, sin`` of the doubled
+    x / |z|, y / |z|`` and ``u / |z|, v / |z|`` (``cos, sin`` of the doubled
     phase): a few passes instead of autograd's stored chain of products.
     """
 
@@ -210,7 +238,9 @@ class _PhaseDoubled(torch.autograd.Function):
         m = _Modulus.forward(parts)
         x, y = _split(parts)
         inv = m.reciprocal()
-        return m, torch.cat([(x - y) * (x + y) * inv, 2 * x * y * inv], dim=-3)
+        u = (x - y).mul_(x + y).mul_(inv)
+        v = (x * y).mul_(inv).mul_(2)
+        return m, torch.cat([u, v], dim=-3)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
@@ -218,25 +248,27 @@ class _PhaseDoubled(torch.autograd.Function):
         ctx.save_for_forward(inputs[0], *output)
 
     @staticmethod
-    def _angles(ctx: Any) -> tuple[Tensor, ...]:
+    def backward(ctx: Any, g_m: Tensor, g_d: Tensor) -> Tensor:
+        # with inv = 1 / |z|: g_[x; y] = inv ([x; y] [k + 2 g_u; k - 2 g_u] +
+        # 2 g_v [y; x]), k = g_m - inv (g_u u + g_v v); the in-place updates are
+        # on fresh tensors that no derivative keeps, so double backward holds
+        parts, m, doubled = ctx.saved_tensors
+        inv = m.reciprocal()
+        (g_u, g_v), (u, v) = _split(g_d), _split(doubled)
+        common = torch.addcmul(g_m, (g_u * u).addcmul_(g_v, v), inv, value=-1)
+        k = torch.cat([common, common], dim=-3).unflatten(-3, (2, -1))
+        k[..., 0, :, :, :].add_(g_u, alpha=2)
+        k[..., 1, :, :, :].sub_(g_u, alpha=2)
+        stacked = parts.unflatten(-3, (2, -1))
+        grad = (stacked * k).addcmul_(stacked.flip(-4), g_v.unsqueeze(-4), value=2)
+        return (grad * inv.unsqueeze(-4)).flatten(-4, -3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
         parts, m, doubled = ctx.saved_tensors
         inv = m.reciprocal().unsqueeze(-4)
         c, s = (parts.unflatten(-3, (2, -1)) * inv).unbind(-4)
         u, v = (doubled.unflatten(-3, (2, -1)) * inv).unbind(-4)
-        return c, s, u, v
-
-    @staticmethod
-    def backward(ctx: Any, g_m: Tensor, g_d: Tensor) -> Tensor:
-        c, s, u, v = _PhaseDoubled._angles(ctx)
-        g_u, g_v = _split(g_d)
-        common = g_m - g_u * u - g_v * v
-        g_x = c * (common + 2 * g_u) + 2 * s * g_v
-        g_y = s * (common - 2 * g_u) + 2 * c * g_v
-        return torch.cat([g_x, g_y], dim=-3)
-
-    @staticmethod
-    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
-        c, s, u, v = _PhaseDoubled._angles(ctx)
         x_t, y_t = _split(parts_t)
         u_t = c * (2 - u) * x_t - s * (2 + u) * y_t
         v_t = (2 * s - c * v) * x_t + (2 * c - s * v) * y_t
@@ -731,25 +763,22 @@ class PortillaSimoncelli(nn.Module):
             # covariances of this scale: one matrix product per pair of band sets
             n_k = h * w
             mag_f = mag.flatten(-2)
-            cov_mm = _Gram.apply(mag_f, mag_f) / n_k
+            cov_mm = _Moments.apply(mag_f, mag_f)[0] / n_k
             cross_ori.append(corr(cov_mm, sd_m, ok_m, sd_m, ok_m))
             if k == n_sc - 1:
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
             # magnitudes and phase-doubled values |z| exp(2i arg z) = z**2 / |z|
-            parent = torch.fft.irfft2(
-                _pad_half_cols(_pad_rows(bands[k + 1], h), w // 2 + 1), s=(h, w)
-            )
+            # (irfft2 zero-pads the half spectrum's columns itself)
+            parent = torch.fft.irfft2(_pad_rows(bands[k + 1], h), s=(h, w))
             # the real parts of all orientations, then the imaginary ones
             amp, doubled = _PhaseDoubled.apply(parent)
             doubled = doubled.flatten(-2)
             amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
             real_f = parts[..., :n_or, :, :].flatten(-2)
-            v_p, v_r = amp.square().mean(-1), real_f.square().mean(-1)
-            v_c = doubled.square().mean(-1)
+            cov_mp, _, v_p = (t / n_k for t in _Moments.apply(mag_f, amp))
+            cov_rc, v_r, v_c = (t / n_k for t in _Moments.apply(real_f, doubled))
             ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
-            cov_mp = _Gram.apply(mag_f, amp) / n_k
-            cov_rc = _Gram.apply(real_f, doubled) / n_k
             cross_mag.append(corr(cov_mp, sd_m, ok_m, _safe_sqrt(v_p, ok_p), ok_p))
             cross_real.append(
                 corr(
