@@ -141,7 +141,7 @@ class _Moments(torch.autograd.Function):
     @staticmethod
     def forward(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         def squares(t: Tensor) -> Tensor:
-            return (t.unsqueeze(-2) @ t.unsqueeze(-1))[..., 0, 0]
+            return torch.einsum("...i,...i->...", t, t)
 
         return a @ b.mT, squares(a), squares(b)
 
@@ -259,8 +259,10 @@ class _PhaseDoubled(torch.autograd.Function):
         k = torch.cat([common, common], dim=-3).unflatten(-3, (2, -1))
         k[..., 0, :, :, :].add_(g_u, alpha=2)
         k[..., 1, :, :, :].sub_(g_u, alpha=2)
-        stacked = parts.unflatten(-3, (2, -1))
-        grad = (stacked * k).addcmul_(stacked.flip(-4), g_v.unsqueeze(-4), value=2)
+        x, y = _split(parts)
+        grad = parts.unflatten(-3, (2, -1)) * k
+        grad[..., 0, :, :, :].addcmul_(y, g_v, value=2)
+        grad[..., 1, :, :, :].addcmul_(x, g_v, value=2)
         return (grad * inv.unsqueeze(-4)).flatten(-4, -3)
 
     @staticmethod
