@@ -771,8 +771,11 @@ class PortillaSimoncelli(nn.Module):
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
             # magnitudes and phase-doubled values |z| exp(2i arg z) = z**2 / |z|
-            # (irfft2 zero-pads the half spectrum's columns itself)
-            parent = torch.fft.irfft2(_pad_rows(bands[k + 1], h), s=(h, w))
+            # (in two steps: the columns' inverse FFT only where the spectrum is not
+            # zero padding, then irfft zero-pads the half spectrum's columns)
+            parent = torch.fft.irfft(
+                torch.fft.ifft(_pad_rows(bands[k + 1], h), dim=-2), n=w, dim=-1
+            )
             # the real parts of all orientations, then the imaginary ones
             amp, doubled = _PhaseDoubled.apply(parent)
             doubled = doubled.flatten(-2)
