@@ -717,56 +717,32 @@ class PortillaSimoncelli(nn.Module):
             reduced = full * mask(f"ps_step{k - 1}" if k else "ps_lo")
         recon_spectra[0] = reduced
 
-        acm, acr = [], []
-        skew_rec, kurt_rec, std_rec = [], [], []
-        cross_ori, mag_std, cross_mag, cross_real = [], [], [], []
+        # raw second moments per scale, normalised below for all scales at once
+        # (scale last): the many small operations of the normalisations cost more
+        # than their arithmetic
+        ac_mag, cov_mm, cov_mp, v_p, cov_rc, v_r, v_c = [], [], [], [], [], [], []
+        ac_rec, m3_rec, m4_rec = [], [], []
 
         def recon_moments(k: int) -> None:
             spec = recon_spectra[k]
             img = torch.fft.irfft2(spec, s=pyr._dims[k])
-            ac_r = autocorr(_power(spec), k)
-            var_r = ac_r[..., centre, centre]
-            floor = floor0 * 16.0**k
-            ok = var_r > floor
-            stable = ok & (var_r >= res * var)
+            ac_rec.append(autocorr(_power(spec), k))
             sq_img = img.square()
-            m3 = (sq_img * img).mean((-2, -1))
-            m4 = sq_img.square().mean((-2, -1))
-            skew_rec.append(_safe_ratio(m3, var_r.pow(1.5), stable, 0.0))
-            kurt_rec.append(_safe_ratio(m4, var_r.square(), stable, 3.0))
-            std_rec.append(_safe_sqrt(var_r, ok))
-            acr.append(
-                _safe_ratio(ac_r, var_r[..., None, None], ok[..., None, None], 0)
-            )
-
-        def corr(
-            cov: Tensor, sd_a: Tensor, ok_a: Tensor, sd_b: Tensor, ok_b: Tensor
-        ) -> Tensor:
-            den = sd_a[..., :, None] * sd_b[..., None, :]
-            ok_ab = ok_a[..., :, None] & ok_b[..., None, :]
-            return _safe_ratio(cov, den, ok_ab, 0.0)
+            m3_rec.append((sq_img * img).mean((-2, -1)))
+            m4_rec.append(sq_img.square().mean((-2, -1)))
 
         for k in range(n_sc):
-            floor = (floor0 * 16.0**k)[..., None]
             h, w = pyr._dims[k]
             parts = torch.fft.irfft2(bands[k], s=(h, w))
             mag = _Modulus.apply(parts)
             mag = mag - mag.mean((-2, -1), keepdim=True)
-            ac_m = autocorr(_power(torch.fft.rfft2(mag)), k)
-            v_m = ac_m[..., centre, centre]
-            ok_m = v_m > floor
-            sd_m = _safe_sqrt(v_m, ok_m)
-            acm.append(
-                _safe_ratio(ac_m, v_m[..., None, None], ok_m[..., None, None], 0.0)
-            )
-            mag_std.append(sd_m)
+            ac_mag.append(autocorr(_power(torch.fft.rfft2(mag)), k))
             recon_moments(k)
 
             # covariances of this scale: one matrix product per pair of band sets
             n_k = h * w
             mag_f = mag.flatten(-2)
-            cov_mm = _Moments.apply(mag_f, mag_f)[0] / n_k
-            cross_ori.append(corr(cov_mm, sd_m, ok_m, sd_m, ok_m))
+            cov_mm.append(_Moments.apply(mag_f, mag_f)[0] / n_k)
             if k == n_sc - 1:
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
@@ -781,40 +757,72 @@ class PortillaSimoncelli(nn.Module):
             doubled = doubled.flatten(-2)
             amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
             real_f = parts[..., :n_or, :, :].flatten(-2)
-            cov_mp, _, v_p = (t / n_k for t in _Moments.apply(mag_f, amp))
-            cov_rc, v_r, v_c = (t / n_k for t in _Moments.apply(real_f, doubled))
-            ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
-            cross_mag.append(corr(cov_mp, sd_m, ok_m, _safe_sqrt(v_p, ok_p), ok_p))
-            cross_real.append(
-                corr(
-                    cov_rc,
-                    _safe_sqrt(v_r, ok_r),
-                    ok_r,
-                    _safe_sqrt(v_c, ok_c),
-                    ok_c,
-                )
-            )
+            for out, value in zip(
+                (cov_mp, v_p), _Moments.apply(mag_f, amp)[::2], strict=True
+            ):
+                out.append(value / n_k)
+            for out, value in zip(
+                (cov_rc, v_r, v_c), _Moments.apply(real_f, doubled), strict=True
+            ):
+                out.append(value / n_k)
 
         recon_moments(n_sc)  # the lowpass residual's reconstructed image
 
-        def stack(values: list[Tensor], shape: tuple[int, ...]) -> Tensor:
-            if values:
-                return torch.stack(values, dim=-1)
-            return image.new_zeros((*batch_shape, *shape, 0))
+        # the size below which a variance of scale k counts as zero
+        floors = floor0[..., None] * 16.0 ** torch.arange(
+            n_sc + 1, dtype=dtype, device=image.device
+        )
+
+        def corr(
+            cov: Tensor, sd_a: Tensor, ok_a: Tensor, sd_b: Tensor, ok_b: Tensor
+        ) -> Tensor:
+            den = sd_a[..., :, None, :] * sd_b[..., None, :, :]
+            ok_ab = ok_a[..., :, None, :] & ok_b[..., None, :, :]
+            return _safe_ratio(cov, den, ok_ab, 0.0)
+
+        def sd(variance: Tensor) -> tuple[Tensor, Tensor]:
+            ok = variance > floors[..., None, : variance.shape[-1]]
+            return _safe_sqrt(variance, ok), ok
+
+        ac_m = torch.stack(ac_mag, -1)  # (..., n_or, width, width, n_sc)
+        v_m = ac_m[..., centre, centre, :]
+        sd_m, ok_m = sd(v_m)
+        ac_rec_all = torch.stack(ac_rec, -1)
+        var_r = ac_rec_all[..., centre, centre, :]
+        ok_r = var_r > floors
+        stable = ok_r & (var_r >= res * var[..., None])
 
         groups: OrderedDict[str, Tensor] = OrderedDict()
         groups["pixel_statistics"] = pixel
-        groups["auto_correlation_magnitude"] = torch.stack(acm, -1).permute(
-            0, 1, 3, 4, 2, 5
+        groups["auto_correlation_magnitude"] = _safe_ratio(
+            ac_m, v_m[..., None, None, :], ok_m[..., None, None, :], 0.0
+        ).permute(0, 1, 3, 4, 2, 5)
+        groups["skew_reconstructed"] = _safe_ratio(
+            torch.stack(m3_rec, -1), var_r.pow(1.5), stable, 0.0
         )
-        groups["skew_reconstructed"] = torch.stack(skew_rec, -1)
-        groups["kurtosis_reconstructed"] = torch.stack(kurt_rec, -1)
-        groups["auto_correlation_reconstructed"] = torch.stack(acr, -1)
-        groups["std_reconstructed"] = torch.stack(std_rec, -1)
-        groups["cross_orientation_correlation_magnitude"] = torch.stack(cross_ori, -1)
-        groups["magnitude_std"] = torch.stack(mag_std, -1)
-        groups["cross_scale_correlation_magnitude"] = stack(cross_mag, (n_or, n_or))
-        groups["cross_scale_correlation_real"] = stack(cross_real, (n_or, 2 * n_or))
+        groups["kurtosis_reconstructed"] = _safe_ratio(
+            torch.stack(m4_rec, -1), var_r.square(), stable, 3.0
+        )
+        groups["auto_correlation_reconstructed"] = _safe_ratio(
+            ac_rec_all, var_r[..., None, None, :], ok_r[..., None, None, :], 0.0
+        )
+        groups["std_reconstructed"] = _safe_sqrt(var_r, ok_r)
+        groups["cross_orientation_correlation_magnitude"] = corr(
+            torch.stack(cov_mm, -1), sd_m, ok_m, sd_m, ok_m
+        )
+        groups["magnitude_std"] = sd_m
+        if n_sc > 1:
+            sd_p, ok_p = sd(torch.stack(v_p, -1))
+            sd_r, ok_rr = sd(torch.stack(v_r, -1))
+            sd_c, ok_c = sd(torch.stack(v_c, -1))
+            sd_mc, ok_mc = sd_m[..., :-1], ok_m[..., :-1]
+            cross_mag = corr(torch.stack(cov_mp, -1), sd_mc, ok_mc, sd_p, ok_p)
+            cross_real = corr(torch.stack(cov_rc, -1), sd_r, ok_rr, sd_c, ok_c)
+        else:
+            cross_mag = image.new_zeros((*batch_shape, n_or, n_or, 0))
+            cross_real = image.new_zeros((*batch_shape, n_or, 2 * n_or, 0))
+        groups["cross_scale_correlation_magnitude"] = cross_mag
+        groups["cross_scale_correlation_real"] = cross_real
         groups["var_highpass_residual"] = var_highpass.unsqueeze(-1)
         return groups
 
