@@ -163,7 +163,7 @@ class _Moments(torch.autograd.Function):
             if g_sq is None:
                 return product
             twice = 2 * g_sq.unsqueeze(-1)
-            return twice * t if product is None else product.addcmul_(t, twice)
+            return twice * t if product is None else product.add_(t * twice)
 
         no_product = g_ab is None
         return (
@@ -252,17 +252,19 @@ class _PhaseDoubled(torch.autograd.Function):
         # with inv = 1 / |z|: g_[x; y] = inv ([x; y] [k + 2 g_u; k - 2 g_u] +
         # 2 g_v [y; x]), k = g_m - inv (g_u u + g_v v); the in-place updates are
         # on fresh tensors that no derivative keeps, so double backward holds
+        # (no addcmul_: vmap, for Jacobian products, has no batching rule for it)
         parts, m, doubled = ctx.saved_tensors
         inv = m.reciprocal()
         (g_u, g_v), (u, v) = _split(g_d), _split(doubled)
-        common = torch.addcmul(g_m, (g_u * u).addcmul_(g_v, v), inv, value=-1)
+        common = torch.addcmul(g_m, (g_u * u).add_(g_v * v), inv, value=-1)
         k = torch.cat([common, common], dim=-3).unflatten(-3, (2, -1))
         k[..., 0, :, :, :].add_(g_u, alpha=2)
         k[..., 1, :, :, :].sub_(g_u, alpha=2)
         x, y = _split(parts)
         grad = parts.unflatten(-3, (2, -1)) * k
-        grad[..., 0, :, :, :].addcmul_(y, g_v, value=2)
-        grad[..., 1, :, :, :].addcmul_(x, g_v, value=2)
+        twice = 2 * g_v
+        grad[..., 0, :, :, :].add_(y * twice)
+        grad[..., 1, :, :, :].add_(x * twice)
         return (grad * inv.unsqueeze(-4)).flatten(-4, -3)
 
     @staticmethod
