@@ -583,11 +583,13 @@ class PortillaSimoncelli(nn.Module):
         pyramid (float64 masters, converted with the module):
 
         - ``ps_recon{k}``: the real-part response of scale ``k``'s bands,
-          ``hi_k ** 2 * sum_o ana_o syn_o`` (Hermitian part, half spectrum), to
-          add scale ``k`` to a partially reconstructed image;
+          ``hi_k ** 2 * sum_o ana_o syn_o`` (Hermitian part, half spectrum), times
+          the lowpass chain into scale ``k``, to add scale ``k`` from the image's
+          spectrum to a partially reconstructed image;
         - ``ps_step{k}``: the lowpass step from scale ``k`` to ``k + 1`` (on the
-          grid of ``k + 1``; for the coarsest, with the zero frequency removed,
-          which de-means the lowpass residual) and ``ps_lo`` the initial lowpass;
+          grid of ``k + 1``), ``ps_lo`` the initial lowpass, and ``ps_residual``
+          the lowpass residual's mask times the coarsest step, with the zero
+          frequency removed (which de-means the lowpass residual);
         - ``ps_rows{k}`` / ``ps_cols{k}``: cosine and sine tables giving the
           central ``spatial_corr_width``-square auto-correlation of an image of
           scale ``k`` (``k = n_scales``: the lowpass residual) from its half power
@@ -605,11 +607,13 @@ class PortillaSimoncelli(nn.Module):
 
         for k in range(self.n_scales):
             response = (factors[f"ana{k}"] * factors[f"syn{k}"]).sum(0)
-            pyr._add_mask(f"ps_recon{k}", half(factors[f"hi{k}"] ** 2 * response))
+            low = pyr._masks64[f"low{k}"].numpy()
+            pyr._add_mask(f"ps_recon{k}", low * half(factors[f"hi{k}"] ** 2 * response))
             step = half(factors[f"lo{k}"])
-            if k == self.n_scales - 1:
-                step[0, 0] = 0.0
-            pyr._add_mask(f"ps_step{k}", step)
+            if k < self.n_scales - 1:
+                pyr._add_mask(f"ps_step{k}", step)
+        step[0, 0] = 0.0
+        pyr._add_mask("ps_residual", pyr._masks64["lo"].numpy() * step)
         pyr._add_mask("ps_lo", half(factors["lo"]))
 
         # real and imaginary parts of the bands from the image's half spectrum:
@@ -693,9 +697,11 @@ class PortillaSimoncelli(nn.Module):
         # from one inverse real FFT each, as contiguous real tensors
         spec = torch.fft.rfft2(image, norm=pyr.fft_norm)
 
-        def crop(k: int) -> Tensor:
-            h, w = pyr._dims[k]
-            return _crop_rows(spec, h)[..., : w // 2 + 1]
+        # the half spectrum cropped to the grid of each scale (n_sc: the lowpass
+        # residual's), each from the previous: smaller derivatives of the crops
+        crops = [spec]
+        for h, w in pyr._dims[1:]:
+            crops.append(_crop_rows(crops[-1], h)[..., : w // 2 + 1])
 
         def complex_mask(key: str) -> Tensor:
             return torch.view_as_complex(mask(key))
@@ -703,19 +709,19 @@ class PortillaSimoncelli(nn.Module):
         highpass = _power(spec * mask("hi"))
         var_highpass = (highpass @ mask("ps_weights")).sum(-1)
         bands = [
-            crop(k).unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)
+            crops[k].unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)
         ]
 
         # ---- partially reconstructed images (half spectra), coarse to fine: the
         # de-meaned lowpass residual, then recursively R_k = pad(Lo_k R_{k+1}) +
         # lowpass_k * hi_k**2 sum_o ana_o syn_o; image k is Lo_{k-1} R_k
         recon_spectra: list[Tensor] = [torch.empty(0)] * (n_sc + 1)
-        reduced = crop(n_sc) * (mask("lo") * mask(f"ps_step{n_sc - 1}"))
+        reduced = crops[n_sc] * mask("ps_residual")
         for k in range(n_sc - 1, -1, -1):
             recon_spectra[k + 1] = reduced
             h, w = pyr._dims[k]
             padded = _pad_half_cols(_pad_rows(reduced, h), w // 2 + 1)
-            full = padded + crop(k) * (mask(f"low{k}") * mask(f"ps_recon{k}"))
+            full = padded + crops[k] * mask(f"ps_recon{k}")
             reduced = full * mask(f"ps_step{k - 1}" if k else "ps_lo")
         recon_spectra[0] = reduced
 
