@@ -191,69 +191,95 @@ def _split(parts: Tensor) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def _centred(t: Tensor) -> Tensor:
+    """``t`` minus its mean over the last two axes (images)."""
+    return t - t.mean((-2, -1), keepdim=True)
+
+
+def _modulus_grad(g_c: Tensor | None, g_m: Tensor | None, like: Tensor) -> Tensor:
+    """Return the derivative for ``|z|`` from those of its centred copy and itself."""
+    if g_c is None:
+        return torch.zeros_like(like) if g_m is None else g_m
+    g_c = _centred(g_c)
+    return g_c if g_m is None else g_c + g_m
+
+
 class _Modulus(torch.autograd.Function):
-    """``|x + iy|`` of a stack of parts ``[x; y]`` (see `_split`).
+    """``|x + iy|`` of a stack of parts ``[x; y]`` (see `_split`), and its centred copy.
 
-    Floored at the smallest normal number, so that the derivative, written as the
-    two passes ``g [x; y] / |z|``, is 0 at 0.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(parts: Tensor) -> Tensor:
-        # in place on fresh tensors: one allocation (forward runs without autograd)
-        x, y = _split(parts)
-        return (x * x).addcmul_(y, y).clamp_min_(torch.finfo(x.dtype).tiny).sqrt_()
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0], output)
-        ctx.save_for_forward(inputs[0], output)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        parts, m = ctx.saved_tensors
-        return (parts.unflatten(-3, (2, -1)) * (grad / m).unsqueeze(-4)).flatten(-4, -3)
-
-    @staticmethod
-    def jvp(ctx: Any, parts_t: Tensor) -> Tensor:
-        parts, m = ctx.saved_tensors
-        return (parts * parts_t).unflatten(-3, (2, -1)).sum(-4) / m
-
-
-class _PhaseDoubled(torch.autograd.Function):
-    """Modulus and phase-doubled parts of a stack ``[x; y]`` (see `_split`).
-
-    Returns ``|z|`` (as `_Modulus`) and ``[u; v]``, the real and imaginary parts of
-    ``z ** 2 / |z| = |z| exp(2i arg z)``.  The derivatives are written in ``c, s =
-    x / |z|, y / |z|`` and ``u / |z|, v / |z|`` (``cos, sin`` of the doubled
-    phase): a few passes instead of autograd's stored chain of products.
+    Returns ``(|z| - mean |z|, |z|)`` (means over each image).  ``|z|`` is floored
+    at the smallest normal number, so that the derivative, written as the two
+    passes ``g [x; y] / |z|``, is 0 at 0.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(parts: Tensor) -> tuple[Tensor, Tensor]:
-        m = _Modulus.forward(parts)
+        # in place on fresh tensors: one allocation (forward runs without autograd)
+        x, y = _split(parts)
+        m = (x * x).addcmul_(y, y).clamp_min_(torch.finfo(x.dtype).tiny).sqrt_()
+        return _centred(m), m
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(inputs[0], output[1])
+        ctx.save_for_forward(inputs[0], output[1])
+
+    @staticmethod
+    def backward(ctx: Any, g_c: Tensor | None, g_m: Tensor | None) -> Tensor:
+        parts, m = ctx.saved_tensors
+        grad = _modulus_grad(g_c, g_m, m) / m
+        return (parts.unflatten(-3, (2, -1)) * grad.unsqueeze(-4)).flatten(-4, -3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
+        parts, m = ctx.saved_tensors
+        m_t = (parts * parts_t).unflatten(-3, (2, -1)).sum(-4) / m
+        return _centred(m_t), m_t
+
+
+class _PhaseDoubled(torch.autograd.Function):
+    """Modulus and phase-doubled parts of a stack ``[x; y]`` (see `_split`).
+
+    Returns ``|z|`` centred and not (as `_Modulus`) and ``[u; v]``, the real and
+    imaginary parts of ``z ** 2 / |z| = |z| exp(2i arg z)``.  The derivatives are
+    written in ``c, s = x / |z|, y / |z|`` and ``u / |z|, v / |z|`` (``cos, sin``
+    of the doubled phase): a few passes instead of autograd's stored chain of
+    products.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(parts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        centred, m = _Modulus.forward(parts)
         x, y = _split(parts)
         inv = m.reciprocal()
         u = (x - y).mul_(x + y).mul_(inv)
         v = (x * y).mul_(inv).mul_(2)
-        return m, torch.cat([u, v], dim=-3)
+        return centred, m, torch.cat([u, v], dim=-3)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
-        ctx.save_for_backward(inputs[0], *output)
-        ctx.save_for_forward(inputs[0], *output)
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(inputs[0], *output[1:])
+        ctx.save_for_forward(inputs[0], *output[1:])
 
     @staticmethod
-    def backward(ctx: Any, g_m: Tensor, g_d: Tensor) -> Tensor:
+    def backward(
+        ctx: Any, g_c: Tensor | None, g_m: Tensor | None, g_d: Tensor | None
+    ) -> Tensor:
         # with inv = 1 / |z|: g_[x; y] = inv ([x; y] [k + 2 g_u; k - 2 g_u] +
         # 2 g_v [y; x]), k = g_m - inv (g_u u + g_v v); the in-place updates are
         # on fresh tensors that no derivative keeps, so double backward holds
         # (no addcmul_: vmap, for Jacobian products, has no batching rule for it)
         parts, m, doubled = ctx.saved_tensors
+        g_m = _modulus_grad(g_c, g_m, m)
+        if g_d is None:
+            grad = g_m / m
+            return (parts.unflatten(-3, (2, -1)) * grad.unsqueeze(-4)).flatten(-4, -3)
         inv = m.reciprocal()
         (g_u, g_v), (u, v) = _split(g_d), _split(doubled)
         common = torch.addcmul(g_m, (g_u * u).add_(g_v * v), inv, value=-1)
@@ -268,7 +294,7 @@ class _PhaseDoubled(torch.autograd.Function):
         return (grad * inv.unsqueeze(-4)).flatten(-4, -3)
 
     @staticmethod
-    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         parts, m, doubled = ctx.saved_tensors
         inv = m.reciprocal().unsqueeze(-4)
         c, s = (parts.unflatten(-3, (2, -1)) * inv).unbind(-4)
@@ -276,7 +302,8 @@ class _PhaseDoubled(torch.autograd.Function):
         x_t, y_t = _split(parts_t)
         u_t = c * (2 - u) * x_t - s * (2 + u) * y_t
         v_t = (2 * s - c * v) * x_t + (2 * c - s * v) * y_t
-        return c * x_t + s * y_t, torch.cat([u_t, v_t], dim=-3)
+        m_t = c * x_t + s * y_t
+        return _centred(m_t), m_t, torch.cat([u_t, v_t], dim=-3)
 
 
 class _AutoCorrelation(torch.autograd.Function):
@@ -809,8 +836,7 @@ class PortillaSimoncelli(nn.Module):
         for k in range(n_sc):
             h, w = pyr._dims[k]
             parts = torch.fft.irfft2(bands[k], s=(h, w))
-            mag = _Modulus.apply(parts)
-            mag = mag - mag.mean((-2, -1), keepdim=True)
+            mag = _Modulus.apply(parts)[0]
             ac_mag.append(autocorr(torch.fft.rfft2(mag), k))
             recon_moments(k)
 
@@ -828,9 +854,7 @@ class PortillaSimoncelli(nn.Module):
                 torch.fft.ifft(_pad_rows(bands[k + 1], h), dim=-2), n=w, dim=-1
             )
             # the real parts of all orientations, then the imaginary ones
-            amp, doubled = _PhaseDoubled.apply(parent)
-            doubled = doubled.flatten(-2)
-            amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
+            amp, _, doubled = (t.flatten(-2) for t in _PhaseDoubled.apply(parent))
             real_f = parts[..., :n_or, :, :].flatten(-2)
             for out, value in zip(
                 (cov_mp, v_p), _Moments.apply(mag_f, amp)[::2], strict=True
