@@ -185,6 +185,32 @@ class _Moments(torch.autograd.Function):
         )
 
 
+class _Gram(torch.autograd.Function):
+    """``a @ a.mT`` for long rows; derivative ``(g + g.mT) @ a`` (see `_Moments`)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: Tensor) -> Tensor:
+        return a @ a.mT
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return (grad + grad.mT) @ a
+
+    @staticmethod
+    def jvp(ctx: Any, a_t: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        product = a_t @ a.mT
+        return product + product.mT
+
+
 def _split(parts: Tensor) -> tuple[Tensor, Tensor]:
     """Real and imaginary parts of a stack ``(..., 2 n, h, w)``: real ones first."""
     x, y = parts.unflatten(-3, (2, -1)).unbind(-4)
@@ -271,27 +297,24 @@ class _PhaseDoubled(torch.autograd.Function):
     def backward(
         ctx: Any, g_c: Tensor | None, g_m: Tensor | None, g_d: Tensor | None
     ) -> Tensor:
-        # with inv = 1 / |z|: g_[x; y] = inv ([x; y] [k + 2 g_u; k - 2 g_u] +
-        # 2 g_v [y; x]), k = g_m - inv (g_u u + g_v v); the in-place updates are
-        # on fresh tensors that no derivative keeps, so double backward holds
-        # (no addcmul_: vmap, for Jacobian products, has no batching rule for it)
+        # with inv = 1 / |z|, a = inv (g_m - inv (g_u u + g_v v)), b = 2 inv g_u
+        # and c = 2 inv g_v: g_x = (a + b) x + c y and g_y = (a - b) y + c x; the
+        # in-place updates are on fresh tensors that no derivative keeps, so
+        # double backward holds (no addcmul_: vmap, for Jacobian products, has no
+        # batching rule for it)
         parts, m, doubled = ctx.saved_tensors
         g_m = _modulus_grad(g_c, g_m, m)
         if g_d is None:
             grad = g_m / m
             return (parts.unflatten(-3, (2, -1)) * grad.unsqueeze(-4)).flatten(-4, -3)
         inv = m.reciprocal()
-        (g_u, g_v), (u, v) = _split(g_d), _split(doubled)
-        common = torch.addcmul(g_m, (g_u * u).add_(g_v * v), inv, value=-1)
-        k = torch.cat([common, common], dim=-3).unflatten(-3, (2, -1))
-        k[..., 0, :, :, :].add_(g_u, alpha=2)
-        k[..., 1, :, :, :].sub_(g_u, alpha=2)
-        x, y = _split(parts)
-        grad = parts.unflatten(-3, (2, -1)) * k
-        twice = 2 * g_v
-        grad[..., 0, :, :, :].add_(y * twice)
-        grad[..., 1, :, :, :].add_(x * twice)
-        return (grad * inv.unsqueeze(-4)).flatten(-4, -3)
+        (g_u, g_v), (u, v), (x, y) = _split(g_d), _split(doubled), _split(parts)
+        a = torch.addcmul(g_m, (g_u * u).add_(g_v * v), inv, value=-1).mul_(inv)
+        b = (g_u * inv).mul_(2)
+        c = (g_v * inv).mul_(2)
+        g_x = (a + b).mul_(x).add_(c * y)
+        g_y = a.sub_(b).mul_(y).add_(c * x)
+        return torch.cat([g_x, g_y], dim=-3)
 
     @staticmethod
     def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -843,7 +866,7 @@ class PortillaSimoncelli(nn.Module):
             # covariances of this scale: one matrix product per pair of band sets
             n_k = h * w
             mag_f = mag.flatten(-2)
-            cov_mm.append(_Moments.apply(mag_f, mag_f)[0] / n_k)
+            cov_mm.append(_Gram.apply(mag_f) / n_k)
             if k == n_sc - 1:
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
