@@ -12,15 +12,21 @@ but computes them in a single pass in the Fourier domain:
 
 - the image is Fourier transformed once and every band, low-pass image and
   up-sampled parent band is obtained by masking, cropping or zero-padding that
-  spectrum (no forward FFT of any intermediate result);
+  spectrum (no forward FFT of any intermediate result); the bands' real and
+  imaginary parts come as stacks of real images from one inverse real FFT per
+  scale;
 - the partially reconstructed low-pass images are obtained from the recursion
   ``R_k = pad(Lo_k R_{k+1}) + lo_k H_k^2 sum_o A_o A'_o`` on the pyramid's own
   low-pass spectra instead of one full-size reconstruction and down-sampling per
   scale;
-- the auto-correlations of all the bands of one scale and of that scale's
-  reconstructed image share one real FFT pair;
-- all the covariances of one scale (cross-orientation, cross-scale magnitude and
-  real/imaginary) come from one Gram matrix (a single ``matmul``).
+- central auto-correlations come from half power spectra by two small matrix
+  products (cosine / sine tables), and the covariances of one scale from one
+  matrix product per pair of band sets;
+- the hot steps (moduli, phase doubling, auto-correlations, moments and
+  covariances) are single autograd nodes with hand-written derivatives (and
+  forward derivatives, for Jacobian products), and the normalisations are done
+  for all scales at once: autograd's stored intermediates and its many small
+  operations cost more than the arithmetic.
 
 Statistics whose normalising variance vanishes (e.g. every statistic of a constant
 image) take fixed, finite default values: correlations 0, standard deviations 0,
