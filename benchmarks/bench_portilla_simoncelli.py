@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _naive_ps import NaivePS
+from _record import figure
 from bench_synthesis import interleaved_medians, reference_library, set_threads
 
 from pipeline.models import PortillaSimoncelli
@@ -113,12 +114,15 @@ def main():
         models = {"ours": ours, "straightforward": naive}
         if plenoptic is not None:
             models["reference"] = plenoptic.models.PortillaSimoncelli((size, size))
-        for label, make in (("forward", forward), ("fwd+bwd", forward_backward)):
+        for label, make in (
+            ("forward", forward),
+            ("forward+backward", forward_backward),
+        ):
             functions = {name: make(fn, x) for name, fn in models.items()}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t = interleaved_medians(functions, args.calls, args.rounds)
-            line = f"{size}x{size} {label:8s}" + "".join(
+            line = f"{size}x{size} {label:16s}" + "".join(
                 f"  {name} {1e3 * t[name]:8.1f}" for name in models
             )
             line += "  ratio ours/straightforward {:5.2f}".format(
@@ -127,6 +131,10 @@ def main():
             if "reference" in t:
                 line += "  ours/reference {:5.2f}".format(t["ours"] / t["reference"])
             print(line, flush=True)
+            figure(
+                f"PS {label} {size}², ours / straightforward",
+                f"{t['ours'] / t['straightforward']:.2f}",
+            )
     if plenoptic is None:
         print("(reference library not importable: comparison skipped)")
         return
@@ -150,6 +158,10 @@ def main():
                 f"alternating: ours {1e3 * t['ours']:.1f} ms, plenoptic "
                 f"{1e3 * t['reference']:.1f} ms)",
                 flush=True,
+            )
+            figure(
+                f"PS {label} {size}², ours / plenoptic",
+                f"{t['ours'] / t['reference']:.2f}",
             )
 
 
