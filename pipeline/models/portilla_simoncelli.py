@@ -718,7 +718,10 @@ class PortillaSimoncelli(nn.Module):
           central ``spatial_corr_width``-square auto-correlation of an image of
           scale ``k`` (``k = n_scales``: the lowpass residual) from its half power
           spectrum, as two small matrix products;
-        - ``ps_weights``: half-spectrum weights for Parseval sums on the image grid.
+        - ``ps_weights``: half-spectrum weights for Parseval sums on the image grid;
+        - ``ps_band{k}``: complex (as real and imaginary planes), the masks giving
+          the real parts of scale ``k``'s bands, then their imaginary parts, from
+          the image's half spectrum (see below).
         """
         pyr = self.pyramid
         needed = ["lo", *(f"low{k}" for k in range(self.n_scales))]
