@@ -12,15 +12,21 @@ but computes them in a single pass in the Fourier domain:
 
 - the image is Fourier transformed once and every band, low-pass image and
   up-sampled parent band is obtained by masking, cropping or zero-padding that
-  spectrum (no forward FFT of any intermediate result);
+  spectrum (no forward FFT of any intermediate result); the bands' real and
+  imaginary parts come as stacks of real images from one inverse real FFT per
+  scale;
 - the partially reconstructed low-pass images are obtained from the recursion
   ``R_k = pad(Lo_k R_{k+1}) + lo_k H_k^2 sum_o A_o A'_o`` on the pyramid's own
   low-pass spectra instead of one full-size reconstruction and down-sampling per
   scale;
-- the auto-correlations of all the bands of one scale and of that scale's
-  reconstructed image share one real FFT pair;
-- all the covariances of one scale (cross-orientation, cross-scale magnitude and
-  real/imaginary) come from one Gram matrix (a single ``matmul``).
+- central auto-correlations come from half power spectra by two small matrix
+  products (cosine / sine tables), and the covariances of one scale from one
+  matrix product per pair of band sets;
+- the hot steps (moduli, phase doubling, auto-correlations, moments and
+  covariances) are single autograd nodes with hand-written derivatives (and
+  forward derivatives, for Jacobian products), and the normalisations are done
+  for all scales at once: autograd's stored intermediates and its many small
+  operations cost more than the arithmetic.
 
 Statistics whose normalising variance vanishes (e.g. every statistic of a constant
 image) take fixed, finite default values: correlations 0, standard deviations 0,
@@ -47,8 +53,10 @@ from torch import Tensor, nn
 
 from .steerable_pyramid import (
     SteerablePyramidFreq,
+    _crop_rows,
     _half_spectrum,
-    _pad_cols,
+    _negate,
+    _nyquist_is_zero,
     _pad_half_cols,
     _pad_rows,
 )
@@ -97,15 +105,307 @@ def _safe_ratio(num: Tensor, den: Tensor, ok: Tensor, default: float) -> Tensor:
     return torch.where(ok, num / den, torch.full_like(num, default))
 
 
-def _modulus(z: Tensor) -> Tensor:
-    """``|z|`` of a complex tensor, faster than ``abs``; gradient 0 at ``z = 0``."""
-    sq = _power(z)
-    return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+class _Power(torch.autograd.Function):
+    """``|z| ** 2`` of a complex tensor, with a one-pass derivative ``2 g z``.
+
+    Autograd through ``z.real ** 2 + z.imag ** 2`` would store and scatter both
+    parts back into complex zeros; this is the hot path of the statistics.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: Tensor) -> Tensor:
+        return z.real.square() + z.imag.square()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return z * (2 * grad)
+
+    @staticmethod
+    def jvp(ctx: Any, z_t: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return 2 * (z.real * z_t.real + z.imag * z_t.imag)
+
+
+class _Moments(torch.autograd.Function):
+    """``a @ b.mT`` and the rows' sums of squares of ``a`` and ``b``, for long rows.
+
+    Derivatives as short-by-long products (autograd's derivative of a matmul with
+    a short inner dimension takes a transposed, several times slower path), the
+    sums of squares folded in, and no elementwise squares kept.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        def squares(t: Tensor) -> Tensor:
+            return torch.einsum("...i,...i->...", t, t)
+
+        return a @ b.mT, squares(a), squares(b)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_ab: Tensor | None, g_a: Tensor | None, g_b: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        a, b = ctx.saved_tensors
+
+        def grad(
+            product: Tensor | None, t: Tensor, g_sq: Tensor | None
+        ) -> Tensor | None:
+            if g_sq is None:
+                return product
+            twice = 2 * g_sq.unsqueeze(-1)
+            return twice * t if product is None else product.add_(t * twice)
+
+        no_product = g_ab is None
+        return (
+            grad(None if no_product else g_ab @ b, a, g_a),
+            grad(None if no_product else g_ab.mT @ a, b, g_b),
+        )
+
+    @staticmethod
+    def jvp(
+        ctx: Any, a_t: Tensor | None, b_t: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        a_t = torch.zeros_like(a) if a_t is None else a_t
+        b_t = torch.zeros_like(b) if b_t is None else b_t
+        return (
+            a_t @ b.mT + a @ b_t.mT,
+            2 * (a * a_t).sum(-1),
+            2 * (b * b_t).sum(-1),
+        )
+
+
+class _Gram(torch.autograd.Function):
+    """``a @ a.mT`` for long rows; derivative ``(g + g.mT) @ a`` (see `_Moments`)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(a: Tensor) -> Tensor:
+        return a @ a.mT
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return (grad + grad.mT) @ a
+
+    @staticmethod
+    def jvp(ctx: Any, a_t: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        product = a_t @ a.mT
+        return product + product.mT
+
+
+def _split(parts: Tensor) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts of a stack ``(..., 2 n, h, w)``: real ones first."""
+    x, y = parts.unflatten(-3, (2, -1)).unbind(-4)
+    return x, y
+
+
+def _centred(t: Tensor) -> Tensor:
+    """``t`` minus its mean over the last two axes (images)."""
+    return t - t.mean((-2, -1), keepdim=True)
+
+
+def _modulus_grad(g_c: Tensor | None, g_m: Tensor | None, like: Tensor) -> Tensor:
+    """Return the derivative for ``|z|`` from those of its centred copy and itself."""
+    if g_c is None:
+        return torch.zeros_like(like) if g_m is None else g_m
+    g_c = _centred(g_c)
+    return g_c if g_m is None else g_c + g_m
+
+
+class _Modulus(torch.autograd.Function):
+    """``|x + iy|`` of a stack of parts ``[x; y]`` (see `_split`), and its centred copy.
+
+    Returns ``(|z| - mean |z|, |z|)`` (means over each image).  ``|z|`` is floored
+    at the smallest normal number, so that the derivative, written as the two
+    passes ``g [x; y] / |z|``, is 0 at 0.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(parts: Tensor) -> tuple[Tensor, Tensor]:
+        # in place on fresh tensors: one allocation (forward runs without autograd)
+        x, y = _split(parts)
+        m = (x * x).addcmul_(y, y).clamp_min_(torch.finfo(x.dtype).tiny).sqrt_()
+        return _centred(m), m
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(inputs[0], output[1])
+        ctx.save_for_forward(inputs[0], output[1])
+
+    @staticmethod
+    def backward(ctx: Any, g_c: Tensor | None, g_m: Tensor | None) -> Tensor:
+        parts, m = ctx.saved_tensors
+        grad = _modulus_grad(g_c, g_m, m) / m
+        return (parts.unflatten(-3, (2, -1)) * grad.unsqueeze(-4)).flatten(-4, -3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor]:
+        parts, m = ctx.saved_tensors
+        m_t = (parts * parts_t).unflatten(-3, (2, -1)).sum(-4) / m
+        return _centred(m_t), m_t
+
+
+class _PhaseDoubled(torch.autograd.Function):
+    """Modulus and phase-doubled parts of a stack ``[x; y]`` (see `_split`).
+
+    Returns ``|z|`` centred and not (as `_Modulus`) and ``[u; v]``, the real and
+    imaginary parts of ``z ** 2 / |z| = |z| exp(2i arg z)``.  The derivatives are
+    written in ``c, s = x / |z|, y / |z|`` and ``u / |z|, v / |z|`` (``cos, sin``
+    of the doubled phase): a few passes instead of autograd's stored chain of
+    products.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(parts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        centred, m = _Modulus.forward(parts)
+        x, y = _split(parts)
+        inv = m.reciprocal()
+        u = (x - y).mul_(x + y).mul_(inv)
+        v = (x * y).mul_(inv).mul_(2)
+        return centred, m, torch.cat([u, v], dim=-3)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(inputs[0], *output[1:])
+        ctx.save_for_forward(inputs[0], *output[1:])
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_c: Tensor | None, g_m: Tensor | None, g_d: Tensor | None
+    ) -> Tensor:
+        # with inv = 1 / |z|, a = inv (g_m - inv (g_u u + g_v v)), b = 2 inv g_u
+        # and c = 2 inv g_v: g_x = (a + b) x + c y and g_y = (a - b) y + c x; the
+        # in-place updates are on fresh tensors that no derivative keeps, so
+        # double backward holds (no addcmul_: vmap, for Jacobian products, has no
+        # batching rule for it)
+        parts, m, doubled = ctx.saved_tensors
+        g_m = _modulus_grad(g_c, g_m, m)
+        if g_d is None:
+            grad = g_m / m
+            return (parts.unflatten(-3, (2, -1)) * grad.unsqueeze(-4)).flatten(-4, -3)
+        inv = m.reciprocal()
+        (g_u, g_v), (u, v), (x, y) = _split(g_d), _split(doubled), _split(parts)
+        a = torch.addcmul(g_m, (g_u * u).add_(g_v * v), inv, value=-1).mul_(inv)
+        b = (g_u * inv).mul_(2)
+        c = (g_v * inv).mul_(2)
+        g_x = (a + b).mul_(x).add_(c * y)
+        g_y = a.sub_(b).mul_(y).add_(c * x)
+        return torch.cat([g_x, g_y], dim=-3)
+
+    @staticmethod
+    def jvp(ctx: Any, parts_t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        parts, m, doubled = ctx.saved_tensors
+        inv = m.reciprocal().unsqueeze(-4)
+        c, s = (parts.unflatten(-3, (2, -1)) * inv).unbind(-4)
+        u, v = (doubled.unflatten(-3, (2, -1)) * inv).unbind(-4)
+        x_t, y_t = _split(parts_t)
+        u_t = c * (2 - u) * x_t - s * (2 + u) * y_t
+        v_t = (2 * s - c * v) * x_t + (2 * c - s * v) * y_t
+        m_t = c * x_t + s * y_t
+        return _centred(m_t), m_t, torch.cat([u_t, v_t], dim=-3)
+
+
+class _AutoCorrelation(torch.autograd.Function):
+    """Central auto-correlation of an image from its half spectrum ``z``.
+
+    ``rows`` (``(2 w, h)``) and ``cols`` (``(2, h_half, w)``) are the cosine and
+    sine tables: the ``w``-square window is ``sum_t (rows_t |z|**2) cols_t``.  One
+    node and one derivative pass instead of autograd's chain of small products.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def _window(power: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        halves = (rows @ power).unflatten(-2, (2, -1))
+        return (halves @ cols).sum(-3)
+
+    @staticmethod
+    def forward(z: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        return _AutoCorrelation._window(_Power.forward(z), rows, cols)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        z, rows, cols = ctx.saved_tensors
+        spread = rows.mT @ (grad.unsqueeze(-3) @ cols.mT).flatten(-3, -2)
+        return z * (2 * spread), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, z_t: Tensor, *_: object) -> Tensor:
+        z, rows, cols = ctx.saved_tensors
+        power_t = 2 * (z.real * z_t.real + z.imag * z_t.imag)
+        return _AutoCorrelation._window(power_t, rows, cols)
+
+
+class _HigherMoments(torch.autograd.Function):
+    """Third and fourth moments (about 0) of images, ``(..., 2)``; one derivative pass."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(img: Tensor) -> Tensor:
+        sq = img.square()
+        return torch.stack([(sq * img).mean((-2, -1)), sq.square().mean((-2, -1))], -1)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (img,) = ctx.saved_tensors
+        n = img.shape[-1] * img.shape[-2]
+        g3, g4 = (g[..., None, None] / n for g in grad.unbind(-1))
+        return img.square() * (3 * g3 + 4 * g4 * img)
+
+    @staticmethod
+    def jvp(ctx: Any, img_t: Tensor) -> Tensor:
+        (img,) = ctx.saved_tensors
+        sq = img.square()
+        return torch.stack(
+            [3 * (sq * img_t).mean((-2, -1)), 4 * (sq * img * img_t).mean((-2, -1))], -1
+        )
 
 
 def _power(z: Tensor) -> Tensor:
     """``|z| ** 2`` of a complex tensor."""
-    return z.real.square() + z.imag.square()
+    return _Power.apply(z)
 
 
 def _half_weights(w: int) -> np.ndarray:
@@ -407,16 +707,21 @@ class PortillaSimoncelli(nn.Module):
         pyramid (float64 masters, converted with the module):
 
         - ``ps_recon{k}``: the real-part response of scale ``k``'s bands,
-          ``hi_k ** 2 * sum_o ana_o syn_o`` (Hermitian part, half spectrum), to
-          add scale ``k`` to a partially reconstructed image;
+          ``hi_k ** 2 * sum_o ana_o syn_o`` (Hermitian part, half spectrum), times
+          the lowpass chain into scale ``k``, to add scale ``k`` from the image's
+          spectrum to a partially reconstructed image;
         - ``ps_step{k}``: the lowpass step from scale ``k`` to ``k + 1`` (on the
-          grid of ``k + 1``; for the coarsest, with the zero frequency removed,
-          which de-means the lowpass residual) and ``ps_lo`` the initial lowpass;
+          grid of ``k + 1``), ``ps_lo`` the initial lowpass, and ``ps_residual``
+          the lowpass residual's mask times the coarsest step, with the zero
+          frequency removed (which de-means the lowpass residual);
         - ``ps_rows{k}`` / ``ps_cols{k}``: cosine and sine tables giving the
           central ``spatial_corr_width``-square auto-correlation of an image of
           scale ``k`` (``k = n_scales``: the lowpass residual) from its half power
           spectrum, as two small matrix products;
-        - ``ps_weights``: half-spectrum weights for Parseval sums on the image grid.
+        - ``ps_weights``: half-spectrum weights for Parseval sums on the image grid;
+        - ``ps_band{k}``: complex (as real and imaginary planes), the masks giving
+          the real parts of scale ``k``'s bands, then their imaginary parts, from
+          the image's half spectrum (see below).
         """
         pyr = self.pyramid
         needed = ["lo", *(f"low{k}" for k in range(self.n_scales))]
@@ -429,12 +734,30 @@ class PortillaSimoncelli(nn.Module):
 
         for k in range(self.n_scales):
             response = (factors[f"ana{k}"] * factors[f"syn{k}"]).sum(0)
-            pyr._add_mask(f"ps_recon{k}", half(factors[f"hi{k}"] ** 2 * response))
+            low = pyr._masks64[f"low{k}"].numpy()
+            pyr._add_mask(f"ps_recon{k}", low * half(factors[f"hi{k}"] ** 2 * response))
             step = half(factors[f"lo{k}"])
-            if k == self.n_scales - 1:
-                step[0, 0] = 0.0
-            pyr._add_mask(f"ps_step{k}", step)
+            if k < self.n_scales - 1:
+                pyr._add_mask(f"ps_step{k}", step)
+        step[0, 0] = 0.0
+        pyr._add_mask("ps_residual", pyr._masks64["lo"].numpy() * step)
         pyr._add_mask("ps_lo", half(factors["lo"]))
+
+        # real and imaginary parts of the bands from the image's half spectrum:
+        # band o has the spectrum X = p F A_o (F the image's, A_o the real mask, p
+        # the analysis phase), so Re / Im of its image are the inverse real FFTs of
+        # F (p A_o + conj(p) A_o(-f)) / 2 and F (p A_o - conj(p) A_o(-f)) / 2i
+        # (exact as the masks vanish on the Nyquist lines of cropped grids)
+        phase = complex(pyr._analysis_phase)
+        for k in range(self.n_scales):
+            band = pyr._masks64[f"band{k}"].numpy()
+            if not _nyquist_is_zero(band, self.image_shape):  # pragma: no cover
+                raise RuntimeError("the pyramid's bands do not vanish at Nyquist")
+            mirror = phase.conjugate() * _negate(band)
+            parts = np.concatenate(
+                [(phase * band + mirror) / 2, (phase * band - mirror) / 2j]
+            )[..., : band.shape[-1] // 2 + 1]
+            pyr._add_mask(f"ps_band{k}", np.stack([parts.real, parts.imag], -1))
 
         width = self.spatial_corr_width
         lags = np.arange(-(width // 2), (width + 1) // 2)
@@ -464,10 +787,11 @@ class PortillaSimoncelli(nn.Module):
         def mask(key: str) -> Tensor:
             return pyr._filter(key, image)
 
-        def autocorr(power: Tensor, k: int) -> Tensor:
-            # central auto-correlation from a half power spectrum on scale k's grid
-            rows = (mask(f"ps_rows{k}") @ power).unflatten(-2, (2, width))
-            return (rows @ mask(f"ps_cols{k}")).sum(-3)
+        def autocorr(spectrum: Tensor, k: int) -> Tensor:
+            # central auto-correlation from a half spectrum on scale k's grid
+            return _AutoCorrelation.apply(
+                spectrum, mask(f"ps_rows{k}"), mask(f"ps_cols{k}")
+            )
 
         # the size below which a variance of scale k counts as zero: coefficients of
         # scale k are 4**k times larger than the image (un-normalised down-sampling)
@@ -495,121 +819,142 @@ class PortillaSimoncelli(nn.Module):
             dim=-1,
         )
 
-        # ---- the pyramid, in the Fourier domain (one FFT of the image)
-        spectra = pyr.spectra(image, lowpass_at_scales=True)
-        highpass = _power(spectra["residual_highpass"])
+        # ---- the pyramid, in the Fourier domain (one real FFT of the image): every
+        # spectrum is a crop of it times a mask; the bands' real and imaginary parts
+        # are stacked (2 * n_or half spectra per scale) so that their images come
+        # from one inverse real FFT each, as contiguous real tensors
+        spec = torch.fft.rfft2(image, norm=pyr.fft_norm)
+
+        # the half spectrum cropped to the grid of each scale (n_sc: the lowpass
+        # residual's), each from the previous: smaller derivatives of the crops
+        crops = [spec]
+        for h, w in pyr._dims[1:]:
+            crops.append(_crop_rows(crops[-1], h)[..., : w // 2 + 1])
+
+        def complex_mask(key: str) -> Tensor:
+            return torch.view_as_complex(mask(key))
+
+        highpass = _power(spec * mask("hi"))
         var_highpass = (highpass @ mask("ps_weights")).sum(-1)
+        bands = [
+            crops[k].unsqueeze(-3) * complex_mask(f"ps_band{k}") for k in range(n_sc)
+        ]
 
         # ---- partially reconstructed images (half spectra), coarse to fine: the
         # de-meaned lowpass residual, then recursively R_k = pad(Lo_k R_{k+1}) +
         # lowpass_k * hi_k**2 sum_o ana_o syn_o; image k is Lo_{k-1} R_k
         recon_spectra: list[Tensor] = [torch.empty(0)] * (n_sc + 1)
-        reduced = spectra["residual_lowpass"] * mask(f"ps_step{n_sc - 1}")
+        reduced = crops[n_sc] * mask("ps_residual")
         for k in range(n_sc - 1, -1, -1):
             recon_spectra[k + 1] = reduced
             h, w = pyr._dims[k]
             padded = _pad_half_cols(_pad_rows(reduced, h), w // 2 + 1)
-            full = padded + spectra["lowpass", k] * mask(f"ps_recon{k}")
+            full = padded + crops[k] * mask(f"ps_recon{k}")
             reduced = full * mask(f"ps_step{k - 1}" if k else "ps_lo")
         recon_spectra[0] = reduced
 
-        acm, acr = [], []
-        skew_rec, kurt_rec, std_rec = [], [], []
-        cross_ori, mag_std, cross_mag, cross_real = [], [], [], []
+        # raw second moments per scale, normalised below for all scales at once
+        # (scale last): the many small operations of the normalisations cost more
+        # than their arithmetic
+        ac_mag, cov_mm, cov_mp, v_p, cov_rc, v_r, v_c = [], [], [], [], [], [], []
+        ac_rec, m34_rec = [], []
 
         def recon_moments(k: int) -> None:
             spec = recon_spectra[k]
             img = torch.fft.irfft2(spec, s=pyr._dims[k])
-            ac_r = autocorr(_power(spec), k)
-            var_r = ac_r[..., centre, centre]
-            floor = floor0 * 16.0**k
-            ok = var_r > floor
-            stable = ok & (var_r >= res * var)
-            sq_img = img.square()
-            m3 = (sq_img * img).mean((-2, -1))
-            m4 = sq_img.square().mean((-2, -1))
-            skew_rec.append(_safe_ratio(m3, var_r.pow(1.5), stable, 0.0))
-            kurt_rec.append(_safe_ratio(m4, var_r.square(), stable, 3.0))
-            std_rec.append(_safe_sqrt(var_r, ok))
-            acr.append(
-                _safe_ratio(ac_r, var_r[..., None, None], ok[..., None, None], 0)
-            )
-
-        def corr(
-            cov: Tensor, sd_a: Tensor, ok_a: Tensor, sd_b: Tensor, ok_b: Tensor
-        ) -> Tensor:
-            den = sd_a[..., :, None] * sd_b[..., None, :]
-            ok_ab = ok_a[..., :, None] & ok_b[..., None, :]
-            return _safe_ratio(cov, den, ok_ab, 0.0)
+            ac_rec.append(autocorr(spec, k))
+            m34_rec.append(_HigherMoments.apply(img))
 
         for k in range(n_sc):
-            floor = (floor0 * 16.0**k)[..., None]
-            band = torch.fft.ifft2(spectra[k])
-            mag = _modulus(band)
-            mag = mag - mag.mean((-2, -1), keepdim=True)
-            ac_m = autocorr(_power(torch.fft.rfft2(mag)), k)
-            v_m = ac_m[..., centre, centre]
-            ok_m = v_m > floor
-            sd_m = _safe_sqrt(v_m, ok_m)
-            acm.append(
-                _safe_ratio(ac_m, v_m[..., None, None], ok_m[..., None, None], 0.0)
-            )
-            mag_std.append(sd_m)
+            h, w = pyr._dims[k]
+            parts = torch.fft.irfft2(bands[k], s=(h, w))
+            mag = _Modulus.apply(parts)[0]
+            ac_mag.append(autocorr(torch.fft.rfft2(mag), k))
             recon_moments(k)
 
             # covariances of this scale: one matrix product per pair of band sets
-            h, w = pyr._dims[k]
             n_k = h * w
             mag_f = mag.flatten(-2)
-            cov_mm = mag_f @ mag_f.transpose(-1, -2) / n_k
-            cross_ori.append(corr(cov_mm, sd_m, ok_m, sd_m, ok_m))
+            cov_mm.append(_Gram.apply(mag_f) / n_k)
             if k == n_sc - 1:
                 continue
             # parents: the next coarser bands up-sampled (x2, so / 4), their
             # magnitudes and phase-doubled values |z| exp(2i arg z) = z**2 / |z|
-            parent = torch.fft.ifft2(_pad_cols(_pad_rows(spectra[k + 1], h), w))
-            amp = _modulus(parent)
-            doubled = (parent.square() * amp.reciprocal()).flatten(-2)
-            # the real parts of all orientations, then the imaginary ones
-            doubled = torch.cat([doubled.real, doubled.imag], dim=-2)
-            amp = (amp - amp.mean((-2, -1), keepdim=True)).flatten(-2)
-            real_f = band.real.flatten(-2)
-            v_p, v_r = amp.square().mean(-1), real_f.square().mean(-1)
-            v_c = doubled.square().mean(-1)
-            ok_p, ok_r, ok_c = v_p > floor, v_r > floor, v_c > floor
-            cov_mp = mag_f @ amp.transpose(-1, -2) / n_k
-            cov_rc = real_f @ doubled.transpose(-1, -2) / n_k
-            cross_mag.append(corr(cov_mp, sd_m, ok_m, _safe_sqrt(v_p, ok_p), ok_p))
-            cross_real.append(
-                corr(
-                    cov_rc,
-                    _safe_sqrt(v_r, ok_r),
-                    ok_r,
-                    _safe_sqrt(v_c, ok_c),
-                    ok_c,
-                )
+            # (in two steps: the columns' inverse FFT only where the spectrum is not
+            # zero padding, then irfft zero-pads the half spectrum's columns)
+            parent = torch.fft.irfft(
+                torch.fft.ifft(_pad_rows(bands[k + 1], h), dim=-2), n=w, dim=-1
             )
+            # the real parts of all orientations, then the imaginary ones
+            amp, _, doubled = (t.flatten(-2) for t in _PhaseDoubled.apply(parent))
+            real_f = parts[..., :n_or, :, :].flatten(-2)
+            for out, value in zip(
+                (cov_mp, v_p), _Moments.apply(mag_f, amp)[::2], strict=True
+            ):
+                out.append(value / n_k)
+            for out, value in zip(
+                (cov_rc, v_r, v_c), _Moments.apply(real_f, doubled), strict=True
+            ):
+                out.append(value / n_k)
 
         recon_moments(n_sc)  # the lowpass residual's reconstructed image
 
-        def stack(values: list[Tensor], shape: tuple[int, ...]) -> Tensor:
-            if values:
-                return torch.stack(values, dim=-1)
-            return image.new_zeros((*batch_shape, *shape, 0))
+        # the size below which a variance of scale k counts as zero
+        floors = floor0[..., None] * 16.0 ** torch.arange(
+            n_sc + 1, dtype=dtype, device=image.device
+        )
+
+        def corr(
+            cov: Tensor, sd_a: Tensor, ok_a: Tensor, sd_b: Tensor, ok_b: Tensor
+        ) -> Tensor:
+            den = sd_a[..., :, None, :] * sd_b[..., None, :, :]
+            ok_ab = ok_a[..., :, None, :] & ok_b[..., None, :, :]
+            return _safe_ratio(cov, den, ok_ab, 0.0)
+
+        def sd(variance: Tensor) -> tuple[Tensor, Tensor]:
+            ok = variance > floors[..., None, : variance.shape[-1]]
+            return _safe_sqrt(variance, ok), ok
+
+        ac_m = torch.stack(ac_mag, -1)  # (..., n_or, width, width, n_sc)
+        v_m = ac_m[..., centre, centre, :]
+        sd_m, ok_m = sd(v_m)
+        ac_rec_all = torch.stack(ac_rec, -1)
+        m34 = torch.stack(m34_rec, -1)
+        var_r = ac_rec_all[..., centre, centre, :]
+        ok_r = var_r > floors
+        stable = ok_r & (var_r >= res * var[..., None])
 
         groups: OrderedDict[str, Tensor] = OrderedDict()
         groups["pixel_statistics"] = pixel
-        groups["auto_correlation_magnitude"] = torch.stack(acm, -1).permute(
-            0, 1, 3, 4, 2, 5
+        groups["auto_correlation_magnitude"] = _safe_ratio(
+            ac_m, v_m[..., None, None, :], ok_m[..., None, None, :], 0.0
+        ).permute(0, 1, 3, 4, 2, 5)
+        groups["skew_reconstructed"] = _safe_ratio(
+            m34[..., 0, :], var_r.pow(1.5), stable, 0.0
         )
-        groups["skew_reconstructed"] = torch.stack(skew_rec, -1)
-        groups["kurtosis_reconstructed"] = torch.stack(kurt_rec, -1)
-        groups["auto_correlation_reconstructed"] = torch.stack(acr, -1)
-        groups["std_reconstructed"] = torch.stack(std_rec, -1)
-        groups["cross_orientation_correlation_magnitude"] = torch.stack(cross_ori, -1)
-        groups["magnitude_std"] = torch.stack(mag_std, -1)
-        groups["cross_scale_correlation_magnitude"] = stack(cross_mag, (n_or, n_or))
-        groups["cross_scale_correlation_real"] = stack(cross_real, (n_or, 2 * n_or))
+        groups["kurtosis_reconstructed"] = _safe_ratio(
+            m34[..., 1, :], var_r.square(), stable, 3.0
+        )
+        groups["auto_correlation_reconstructed"] = _safe_ratio(
+            ac_rec_all, var_r[..., None, None, :], ok_r[..., None, None, :], 0.0
+        )
+        groups["std_reconstructed"] = _safe_sqrt(var_r, ok_r)
+        groups["cross_orientation_correlation_magnitude"] = corr(
+            torch.stack(cov_mm, -1), sd_m, ok_m, sd_m, ok_m
+        )
+        groups["magnitude_std"] = sd_m
+        if n_sc > 1:
+            sd_p, ok_p = sd(torch.stack(v_p, -1))
+            sd_r, ok_rr = sd(torch.stack(v_r, -1))
+            sd_c, ok_c = sd(torch.stack(v_c, -1))
+            sd_mc, ok_mc = sd_m[..., :-1], ok_m[..., :-1]
+            cross_mag = corr(torch.stack(cov_mp, -1), sd_mc, ok_mc, sd_p, ok_p)
+            cross_real = corr(torch.stack(cov_rc, -1), sd_r, ok_rr, sd_c, ok_c)
+        else:
+            cross_mag = image.new_zeros((*batch_shape, n_or, n_or, 0))
+            cross_real = image.new_zeros((*batch_shape, n_or, 2 * n_or, 0))
+        groups["cross_scale_correlation_magnitude"] = cross_mag
+        groups["cross_scale_correlation_real"] = cross_real
         groups["var_highpass_residual"] = var_highpass.unsqueeze(-1)
         return groups
 
