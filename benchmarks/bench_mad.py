@@ -2,8 +2,10 @@
 
 mse vs 1 - ssim at 256x256 (optimizing mse, holding ssim). Prints the ratio and the
 step overhead (step minus both metrics' forward+backward, ms) measured in this one
-run: the best of alternating rounds, so a busy shared machine favours neither side. Usage:
-    python benchmarks/bench_mad.py [--size 256] [--threads 1] [--rounds 5]
+run: the best of alternating rounds, so a busy shared machine favours neither
+side. Usage:
+    python benchmarks/bench_mad.py [--size 256] [--threads 1] [--rounds 9]
+        [--default-heap]
 """
 
 import argparse
@@ -11,6 +13,7 @@ import tempfile
 import warnings
 
 import torch
+from _record import figure
 from bench_synthesis import (
     CALLS,
     add_timing_arguments,
@@ -72,6 +75,11 @@ def main():
         f"both metrics forward+backward {times['bare'] * 1e3:.2f} ms "
         f"(ratio {step / times['bare']:.3f}); step overhead "
         f"{(step - times['bare']) * 1e3:+.2f} ms"
+    )
+    figure(
+        f"MAD step overhead, mse vs 1-ssim {args.size}², step - both metrics' "
+        "forward+backward",
+        f"{(step - times['bare']) * 1e3:+.2f} ms",
     )
 
 

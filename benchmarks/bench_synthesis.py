@@ -5,7 +5,7 @@ besides the model (loss, penalty, optimizer, history, checkpoints). Also the mem
 growth of a long synthesis that keeps every iterate (streamed). Prints ratios and
 differences measured in this one run. Usage:
     python benchmarks/bench_synthesis.py [--size 256] [--store-progress 10]
-        [--memory-iterations 5000] [--threads 1] [--rounds 5]
+        [--memory-iterations 5000] [--threads 1] [--rounds 9] [--default-heap]
 """
 
 import argparse
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from _record import figure
 
 import pipeline as po
 from pipeline.stages._checkpoint import Checkpoint, CheckpointPolicy
@@ -26,7 +27,7 @@ CALLS = 50
 
 
 def interleaved_medians(functions, calls, rounds=5, statistic=statistics.median):
-    """Median seconds per call of each function, measured in alternating rounds.
+    """Seconds per call of each function (median of rounds), in alternating rounds.
 
     Alternating keeps slow drifts of a shared machine from favouring one side.
     ``calls`` is the number of calls per round: one for all, or one per name.
@@ -230,6 +231,11 @@ def main():
                 f"bare forward+backward {bare * 1e3:.2f} ms (ratio {ours / bare:.3f}); "
                 f"step overhead {t['overhead'] * 1e3:+.2f} ms; hand-written loop of "
                 f"the same math {plain * 1e3:.2f} ms (ratio {ours / plain:.3f})"
+            )
+            figure(
+                f"metamer step overhead, {name} {args.size}², step - model "
+                "forward+backward",
+                f"{t['overhead'] * 1e3:+.2f} ms",
             )
         if args.memory_iterations:
             growth = memory_growth(args.size, args.memory_iterations, directory)
