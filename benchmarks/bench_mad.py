@@ -5,7 +5,7 @@ step overhead (step minus both metrics' forward+backward, ms) measured in this o
 run: the best of alternating rounds, so a busy shared machine favours neither
 side. Usage:
     python benchmarks/bench_mad.py [--size 256] [--threads 1] [--rounds 9]
-        [--default-heap]
+        [--cpu-time] [--default-heap]
 """
 
 import argparse
@@ -20,6 +20,7 @@ from bench_synthesis import (
     apply_timing_arguments,
     checkpointed,
     interleaved_medians,
+    timing_clock,
 )
 
 import pipeline as po
@@ -68,6 +69,7 @@ def main():
             calls={"bare": CALLS, "ours": 1},
             rounds=args.rounds,
             statistic=min,
+            clock=timing_clock(args),
         )
     step = times["ours"] / CALLS
     print(

@@ -5,7 +5,8 @@ besides the model (loss, penalty, optimizer, history, checkpoints). Also the mem
 growth of a long synthesis that keeps every iterate (streamed). Prints ratios and
 differences measured in this one run. Usage:
     python benchmarks/bench_synthesis.py [--size 256] [--store-progress 10]
-        [--memory-iterations 5000] [--threads 1] [--rounds 9] [--default-heap]
+        [--memory-iterations 5000] [--threads 1] [--rounds 9] [--cpu-time]
+        [--default-heap]
 """
 
 import argparse
@@ -26,13 +27,16 @@ from pipeline.synthesis.base import default_adam_kwargs
 CALLS = 50
 
 
-def interleaved_medians(functions, calls, rounds=5, statistic=statistics.median):
+def interleaved_medians(
+    functions, calls, rounds=5, statistic=statistics.median, clock=time.perf_counter
+):
     """Seconds per call of each function (median of rounds), in alternating rounds.
 
     Alternating keeps slow drifts of a shared machine from favouring one side.
     ``calls`` is the number of calls per round: one for all, or one per name.
     ``statistic`` summarizes each function's rounds (``min``: the best round, which
-    a busy machine disturbs least).
+    a busy machine disturbs least); ``clock`` reads the time (``time.process_time``:
+    this process's CPU time, which other processes' work does not lengthen).
     """
     for function in functions.values():
         function()  # warm up
@@ -40,10 +44,10 @@ def interleaved_medians(functions, calls, rounds=5, statistic=statistics.median)
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            start = clock()
             for _ in range(per_name[name]):
                 function()
-            samples[name].append((time.perf_counter() - start) / per_name[name])
+            samples[name].append((clock() - start) / per_name[name])
     return {name: statistic(values) for name, values in samples.items()}
 
 
@@ -83,14 +87,24 @@ def steady_heap():
 
 
 def add_timing_arguments(parser):
-    """``--threads``, ``--rounds`` and ``--default-heap`` (see :func:`steady_heap`)."""
+    """``--threads``, ``--rounds``, ``--cpu-time``, ``--default-heap`` (:func:`steady_heap`)."""
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time by this process's CPU time, not the wall clock (a shared machine)",
+    )
     parser.add_argument(
         "--default-heap",
         action="store_true",
         help="leave glibc's heap trimming on (timings then vary by chance)",
     )
+
+
+def timing_clock(args):
+    """The clock ``--cpu-time`` asks for."""
+    return time.process_time if args.cpu_time else time.perf_counter
 
 
 def apply_timing_arguments(args):
@@ -154,12 +168,14 @@ def streamed_synthesis(model, image, store_progress, iterations, directory):
     return run
 
 
-def metamer_step_overhead(model, image, store_progress, directory, rounds=5):
+def metamer_step_overhead(
+    model, image, store_progress, directory, rounds=5, clock=time.perf_counter
+):
     """Seconds per call of a streamed metamer step, the bare model and a plain loop.
 
     Returns a dict with ``step``, ``bare`` (model forward+backward), ``plain`` (the
     hand-written loop of the same math) and ``overhead`` (``step - bare``), each the
-    best of ``rounds`` alternating rounds.
+    best of ``rounds`` alternating rounds, timed by ``clock``.
     """
     # one call of ours runs CALLS iterations, so each side runs as long
     ours = streamed_synthesis(model, image, store_progress, CALLS, directory)
@@ -172,6 +188,7 @@ def metamer_step_overhead(model, image, store_progress, directory, rounds=5):
         calls={"bare": CALLS, "plain": CALLS, "ours": 1},
         rounds=rounds,
         statistic=min,
+        clock=clock,
     )
     step = times["ours"] / CALLS
     return {
@@ -223,7 +240,12 @@ def main():
             model.eval()
             po.remove_grad(model)
             t = metamer_step_overhead(
-                model, image, args.store_progress, Path(directory) / name, args.rounds
+                model,
+                image,
+                args.store_progress,
+                Path(directory) / name,
+                args.rounds,
+                timing_clock(args),
             )
             ours, bare, plain = t["step"], t["bare"], t["plain"]
             print(
