@@ -59,7 +59,7 @@ def main():
         f"(best of {args.rounds}, alternating; {os.cpu_count()} CPUs)"
     )
     figure(
-        "one-iteration metamer stage process / `python -c \"import torch\"`",
+        'one-iteration metamer stage process / `python -c "import torch"`',
         f"{best_stage / best_import:.2f}",
     )
 

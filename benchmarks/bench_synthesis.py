@@ -1,12 +1,16 @@
 """Synthesis step with the history checkpointed to disk vs. bare model forward+backward.
 
-Also the memory growth of a long synthesis that keeps every iterate (streamed).
-Prints ratios measured in this one run. Usage:
+The step overhead is the difference of the two (ms): what a metamer step costs
+besides the model (loss, penalty, optimizer, history, checkpoints). Also the memory
+growth of a long synthesis that keeps every iterate (streamed). Prints ratios and
+differences measured in this one run. Usage:
     python benchmarks/bench_synthesis.py [--size 256] [--store-progress 10]
-        [--memory-iterations 5000]
+        [--memory-iterations 5000] [--threads 1] [--rounds 9] [--cpu-time]
+        [--default-heap]
 """
 
 import argparse
+import ctypes
 import statistics
 import tempfile
 import time
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from _record import figure
 
 import pipeline as po
 from pipeline.stages._checkpoint import Checkpoint, CheckpointPolicy
@@ -22,11 +27,16 @@ from pipeline.synthesis.base import default_adam_kwargs
 CALLS = 50
 
 
-def interleaved_medians(functions, calls, rounds=5):
-    """Median seconds per call of each function, measured in alternating rounds.
+def interleaved_medians(
+    functions, calls, rounds=5, statistic=statistics.median, clock=time.perf_counter
+):
+    """Seconds per call of each function (median of rounds), in alternating rounds.
 
     Alternating keeps slow drifts of a shared machine from favouring one side.
     ``calls`` is the number of calls per round: one for all, or one per name.
+    ``statistic`` summarizes each function's rounds (``min``: the best round, which
+    a busy machine disturbs least); ``clock`` reads the time (``time.process_time``:
+    this process's CPU time, which other processes' work does not lengthen).
     """
     for function in functions.values():
         function()  # warm up
@@ -34,11 +44,11 @@ def interleaved_medians(functions, calls, rounds=5):
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            start = clock()
             for _ in range(per_name[name]):
                 function()
-            samples[name].append((time.perf_counter() - start) / per_name[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
+            samples[name].append((clock() - start) / per_name[name])
+    return {name: statistic(values) for name, values in samples.items()}
 
 
 def reference_library():
@@ -54,6 +64,53 @@ def set_threads(args):
     """Apply a ``--threads`` argument (None: torch's default)."""
     if args.threads:
         torch.set_num_threads(args.threads)
+
+
+def steady_heap():
+    """Make glibc keep freed memory in the process; return whether it applied.
+
+    By default glibc hands the top of its heap back to the system whenever enough of
+    it is free, and the next allocations fault it back in page by page (about 2 us a
+    page here): whether a given step pays that depends on where longer-lived objects
+    happened to land, so it favours one side of a comparison by chance (a MAD step
+    runs 2-3 times slower when it does). With the heap kept, both sides run on warm
+    memory and the difference is that of the code.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters (malloc.h)
+    return bool(
+        libc.mallopt(m_trim_threshold, 2**30) and libc.mallopt(m_mmap_threshold, 2**25)
+    )
+
+
+def add_timing_arguments(parser):
+    """``--threads``, ``--rounds``, ``--cpu-time``, ``--default-heap`` (:func:`steady_heap`)."""
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time by this process's CPU time, not the wall clock (a shared machine)",
+    )
+    parser.add_argument(
+        "--default-heap",
+        action="store_true",
+        help="leave glibc's heap trimming on (timings then vary by chance)",
+    )
+
+
+def timing_clock(args):
+    """The clock ``--cpu-time`` asks for."""
+    return time.process_time if args.cpu_time else time.perf_counter
+
+
+def apply_timing_arguments(args):
+    set_threads(args)
+    if not args.default_heap and not steady_heap():
+        print("(could not keep the heap: timings may vary by chance)")
 
 
 def bare_step(model, image):
@@ -111,6 +168,37 @@ def streamed_synthesis(model, image, store_progress, iterations, directory):
     return run
 
 
+def metamer_step_overhead(
+    model, image, store_progress, directory, rounds=5, clock=time.perf_counter
+):
+    """Seconds per call of a streamed metamer step, the bare model and a plain loop.
+
+    Returns a dict with ``step``, ``bare`` (model forward+backward), ``plain`` (the
+    hand-written loop of the same math) and ``overhead`` (``step - bare``), each the
+    best of ``rounds`` alternating rounds, timed by ``clock``.
+    """
+    # one call of ours runs CALLS iterations, so each side runs as long
+    ours = streamed_synthesis(model, image, store_progress, CALLS, directory)
+    times = interleaved_medians(
+        {
+            "bare": bare_step(model, image),
+            "plain": handwritten_step(model, image),
+            "ours": ours,
+        },
+        calls={"bare": CALLS, "plain": CALLS, "ours": 1},
+        rounds=rounds,
+        statistic=min,
+        clock=clock,
+    )
+    step = times["ours"] / CALLS
+    return {
+        "step": step,
+        "bare": times["bare"],
+        "plain": times["plain"],
+        "overhead": step - times["bare"],
+    }
+
+
 def memory_growth(size, iterations, directory):
     model = po.models.Gaussian(5).eval()
     po.remove_grad(model)
@@ -139,7 +227,9 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--store-progress", type=int, default=10)
     parser.add_argument("--memory-iterations", type=int, default=5000)
+    add_timing_arguments(parser)
     args = parser.parse_args()
+    apply_timing_arguments(args)
     torch.manual_seed(0)
     image = torch.rand(1, 1, args.size, args.size)
     with tempfile.TemporaryDirectory() as directory:
@@ -149,24 +239,25 @@ def main():
         ]:
             model.eval()
             po.remove_grad(model)
-            # one call of ours runs CALLS iterations, so each side runs as long
-            ours = streamed_synthesis(
-                model, image, args.store_progress, CALLS, directory
+            t = metamer_step_overhead(
+                model,
+                image,
+                args.store_progress,
+                Path(directory) / name,
+                args.rounds,
+                timing_clock(args),
             )
-            times = interleaved_medians(
-                {
-                    "bare": bare_step(model, image),
-                    "plain": handwritten_step(model, image),
-                    "ours": ours,
-                },
-                calls={"bare": CALLS, "plain": CALLS, "ours": 1},
-            )
-            bare, plain, ours = times["bare"], times["plain"], times["ours"] / CALLS
+            ours, bare, plain = t["step"], t["bare"], t["plain"]
             print(
                 f"{name} {args.size}x{args.size}: streamed step {ours * 1e3:.2f} ms; "
                 f"bare forward+backward {bare * 1e3:.2f} ms (ratio {ours / bare:.3f}); "
-                f"hand-written loop of the same math {plain * 1e3:.2f} ms "
-                f"(ratio {ours / plain:.3f})"
+                f"step overhead {t['overhead'] * 1e3:+.2f} ms; hand-written loop of "
+                f"the same math {plain * 1e3:.2f} ms (ratio {ours / plain:.3f})"
+            )
+            figure(
+                f"metamer step overhead, {name} {args.size}², step - model "
+                "forward+backward",
+                f"{t['overhead'] * 1e3:+.2f} ms",
             )
         if args.memory_iterations:
             growth = memory_growth(args.size, args.memory_iterations, directory)

@@ -52,6 +52,22 @@ def test_objective_is_loss_plus_weighted_penalty(image, blur):
     assert po.regularize.penalize_range(x) > 0
 
 
+@pytest.mark.parametrize(
+    ("x_shape", "y_shape"), [((3, 5, 7), (3, 5, 7)), ((2, 1, 4), (3, 4))]
+)
+def test_mse_is_the_mean_squared_difference_bit_for_bit(x_shape, y_shape):
+    torch.manual_seed(0)
+    x = torch.randn(x_shape, requires_grad=True)
+    y = torch.randn(y_shape)
+    value = po.loss.mse(x, y)
+    (gradient,) = torch.autograd.grad(value, x)
+    by_hand = torch.mean((x - y).pow(2))
+    assert torch.equal(value, by_hand)
+    assert torch.equal(gradient, torch.autograd.grad(by_hand, x)[0])
+    z = torch.randn(4, dtype=torch.complex64)
+    assert torch.equal(po.loss.mse(z, 2 * z), torch.mean((-z).pow(2)))
+
+
 def test_loss_decreases(image, blur):
     met = make(image, blur)
     met.synthesize(60, progress=False)

@@ -235,6 +235,31 @@ def test_setup_records_the_starting_loss_and_penalty(image):
     assert met.losses[0] == met.objective_function(image * 3)
 
 
+def test_current_values_are_evaluated_when_read_after_synthesize(image):
+    calls = []
+
+    def counted(x, y):
+        calls.append(1)
+        return po.loss.mse(x, y)
+
+    met = metamer(image, loss_function=counted)
+    met.synthesize(3, progress=False)
+    met.synthesize(2, progress=False)
+    assert len(calls) == 5  # one per iteration: nobody read the values in between
+    losses = met.losses
+    assert len(calls) == 6 and len(losses) == 6
+    assert torch.equal(losses[-1], met.objective_function().detach())
+    met.get_progress(-1)
+    assert len(calls) == 7  # objective_function; the values were kept
+
+
+def test_pixel_change_norm_is_that_of_each_step(image):
+    met = metamer(image)
+    met.synthesize(3, store_progress=True, progress=False)
+    changes = met.saved_metamer.diff(dim=0).flatten(1)
+    assert torch.equal(met.pixel_change_norm, torch.linalg.vector_norm(changes, dim=1))
+
+
 def test_stopping_rule_looks_at_the_last_stop_iters_to_check_losses(image):
     values = [10.0, 5.0, 3.0, 2.5, 2.45, 2.44, 2.43, 2.42]
     calls = []

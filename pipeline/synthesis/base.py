@@ -239,6 +239,9 @@ class OptimizedSynthesis(Synthesis):
         self._n_iterations = 0
         self._recent_losses: collections.deque[float] = collections.deque()
         self._current_values: dict[str, Tensor] | None = None
+        # whether _current_values must be evaluated when next read (after synthesize)
+        self._current_stale = False
+        self._previous = torch.tensor([])  # see _before_step
 
     # -- what subclasses provide -------------------------------------------------
     @abc.abstractmethod
@@ -322,10 +325,14 @@ class OptimizedSynthesis(Synthesis):
         return self._n_iterations
 
     def _current(self) -> dict[str, Tensor] | None:
-        """Return the terms of the current image; after setup, evaluate them once."""
+        """Return the terms of the current image, evaluated when first read.
+
+        That is after setup and after each call to :meth:`synthesize` (whose caller
+        may never read them: a stage calling it in chunks, say).
+        """
         if (
             self._current_values is None
-            and self._n_iterations == 0
+            and (self._n_iterations == 0 or self._current_stale)
             and self._optimized.numel() > 0
         ):
             self.refresh_current_values()
@@ -542,9 +549,24 @@ class OptimizedSynthesis(Synthesis):
             x = self._optimized
         return self._objective_terms(x)["loss"]
 
+    def _before_step(self, x: Tensor) -> Tensor:
+        """Return a copy of ``x``, in a buffer that every step reuses.
+
+        A fresh image-sized tensor per step would be new memory each time, whose
+        page faults cost more than the copy itself.
+        """
+        buffer = self._previous
+        if (
+            buffer.shape != x.shape
+            or buffer.dtype != x.dtype
+            or buffer.device != x.device
+        ):
+            buffer = self._previous = torch.empty_like(x, requires_grad=False)
+        return buffer.copy_(x.detach())
+
     def _step(self) -> dict[str, Tensor]:
         x = self._optimized
-        previous = x.detach().clone()
+        previous = self._before_step(x)
         terms: dict[str, Tensor] = {}
 
         def closure() -> Tensor:
@@ -552,17 +574,23 @@ class OptimizedSynthesis(Synthesis):
             values = self._objective_terms(x)
             values[self._minimized_term].backward(inputs=[x])
             if not terms:  # keep the terms of the image at the start of the step
-                # clone: a reduction's result can be a view of a whole image-sized
-                # buffer, which a streamed history would otherwise keep alive
-                terms.update({k: v.detach().clone() for k, v in values.items()})
+                # a term that is a view (of a whole image-sized buffer, say) is
+                # copied, so that a streamed history does not keep the buffer alive
+                terms.update(
+                    {
+                        k: v.detach() if v._base is None else v.detach().clone()
+                        for k, v in values.items()
+                    }
+                )
             return values[self._minimized_term]
 
         self._optimizer.step(closure)
         with torch.no_grad():
             dims = self._norm_dims
             terms["gradient_norm"] = torch.linalg.vector_norm(x.grad, dim=dims)
+            # previous - x: the change's negative, of the same norm, in place
             terms["pixel_change_norm"] = torch.linalg.vector_norm(
-                x - previous, dim=dims
+                previous.sub_(x), dim=dims
             )
         return terms
 
@@ -625,6 +653,7 @@ class OptimizedSynthesis(Synthesis):
             self.setup()
         self._store_progress = step
         self._current_values = None
+        self._current_stale = False
         for record, reason in self._iterate(
             max_iter, stop_criterion, stop_iters_to_check, progress
         ):
@@ -637,17 +666,18 @@ class OptimizedSynthesis(Synthesis):
                 on_iteration(record)
             if reason is not None:
                 warnings.warn(reason, UserWarning, stacklevel=2)
-        self.refresh_current_values()
+        self._current_stale = True
 
     def refresh_current_values(self) -> None:
         """Evaluate the objective's terms at the current image (``current_values``).
 
-        :meth:`synthesize` does this when it returns.
+        Reading them after :meth:`synthesize` does this once, by itself.
         """
         with torch.no_grad():
             self._current_values = {
                 k: v.detach() for k, v in self._objective_terms(self._optimized).items()
             }
+        self._current_stale = False
 
     def _iterate(
         self,
@@ -830,7 +860,9 @@ class OptimizedSynthesis(Synthesis):
             "history": {k: torch.stack(v) for k, v in self._history.items() if v},
             "saved": torch.stack(self._saved) if self._saved else torch.tensor([]),
             "recent_losses": list(self._recent_losses),
-            "current_values": self._current_values,
+            "current_values": self._current()
+            if self._current_stale
+            else self._current_values,
             "optimizer_spec": self._optimizer_spec,
             "scheduler_spec": self._scheduler_spec,
             "optimizer_state": self._optimizer.state_dict()
@@ -900,6 +932,7 @@ class OptimizedSynthesis(Synthesis):
         self._saved = list(saved.unbind(0)) if saved.numel() else []
         self._recent_losses = collections.deque(state["recent_losses"])
         self._current_values = state["current_values"]
+        self._current_stale = False
         self._optimizer_spec = state["optimizer_spec"]
         self._scheduler_spec = state["scheduler_spec"]
         self._pending_optimizer_state = state["optimizer_state"]

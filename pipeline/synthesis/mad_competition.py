@@ -27,7 +27,7 @@ def _scalar(value: Tensor, name: str) -> Tensor:
             f"{tuple(value.shape)}: a MAD metric returns a single number for the pair "
             "of images (batches included), e.g. reduce with .mean()"
         )
-    return value.reshape(())
+    return value if value.ndim == 0 else value.reshape(())
 
 
 def _validate_metric(metric: Metric, image: Tensor, name: str) -> None:
@@ -155,10 +155,11 @@ class MADCompetition(OptimizedSynthesis):
         optimized = _scalar(self._optimized_metric(image, x), "optimized_metric")
         reference = _scalar(self._reference_metric(image, x), "reference_metric")
         penalty = self._penalty_function(x)
-        sign = 1.0 if self._minmax == "min" else -1.0
+        # the same numbers as multiplying by +-1, with one operation fewer per step
+        signed = optimized if self._minmax == "min" else -optimized
         held = (self._reference_target - reference).pow(2)
         loss = (
-            sign * optimized
+            signed
             + self._metric_tradeoff_lambda * held
             + self._penalty_lambda * penalty
         )
