@@ -10,7 +10,6 @@ differences measured in this one run. Usage:
 """
 
 import argparse
-import ctypes
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ import torch
 from _record import figure
 
 import pipeline as po
+from pipeline.heap import keep_freed_memory
 from pipeline.stages._checkpoint import Checkpoint, CheckpointPolicy
 from pipeline.synthesis.base import default_adam_kwargs
 
@@ -66,28 +66,8 @@ def set_threads(args):
         torch.set_num_threads(args.threads)
 
 
-def steady_heap():
-    """Make glibc keep freed memory in the process; return whether it applied.
-
-    By default glibc hands the top of its heap back to the system whenever enough of
-    it is free, and the next allocations fault it back in page by page (about 2 us a
-    page here): whether a given step pays that depends on where longer-lived objects
-    happened to land, so it favours one side of a comparison by chance (a MAD step
-    runs 2-3 times slower when it does). With the heap kept, both sides run on warm
-    memory and the difference is that of the code.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameters (malloc.h)
-    return bool(
-        libc.mallopt(m_trim_threshold, 2**30) and libc.mallopt(m_mmap_threshold, 2**25)
-    )
-
-
 def add_timing_arguments(parser):
-    """``--threads``, ``--rounds``, ``--cpu-time``, ``--default-heap`` (:func:`steady_heap`)."""
+    """``--threads``, ``--rounds``, ``--cpu-time``, ``--default-heap`` (``pipeline.heap``)."""
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument(
@@ -109,7 +89,7 @@ def timing_clock(args):
 
 def apply_timing_arguments(args):
     set_threads(args)
-    if not args.default_heap and not steady_heap():
+    if not args.default_heap and not keep_freed_memory():
         print("(could not keep the heap: timings may vary by chance)")
 
 

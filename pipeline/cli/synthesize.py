@@ -251,6 +251,9 @@ def run_stage(
 @click.group()
 def synthesize() -> None:
     """Run a synthesis method and stream its history into a zarr store."""
+    from ..heap import keep_freed_memory
+
+    keep_freed_memory()  # the process is ours: no page faults every iteration
 
 
 @synthesize.command("metamer")
