@@ -225,27 +225,17 @@ def load_image(
 ) -> torch.Tensor:
     """Load a built-in image or an image file as a float32 tensor in [0, 1].
 
+    :func:`load_image_array` as a tensor: the same parameters, checks and errors.
+
     Parameters
     ----------
-    source
-        A built-in name (see :func:`list_images`) or the path of an image file.
-    as_gray
-        Convert color images to grayscale (luminance); if False, the image has
-        three (RGB) channels, a grayscale one repeated on each.
-    size
-        If given, centre-crop to a square and resize to ``size`` x ``size`` with
-        anti-aliasing.
+    source, as_gray, size
+        As in :func:`load_image_array`.
 
     Returns
     -------
     image
-        Tensor of shape (1, C, H, W), dtype float32, values in [0, 1]; C is 1 if
-        ``as_gray`` else 3.
-
-    Raises
-    ------
-    ImageError
-        If the source is unknown, missing, unreadable or not an image.
+        Tensor of shape (1, C, H, W), dtype float32, values in [0, 1].
 
     Examples
     --------
@@ -268,153 +258,83 @@ gravel = partial(load_image, "gravel")
 moon = partial(load_image, "moon")
 
 
-def einstein(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
-    """Load a grayscale photograph of Albert Einstein.
-
-    A public-domain historical portrait, 256 x 256 pixels.
-    Provenance and licence: ``pipeline/data/README.md``.
+_LOADER_SECTIONS = """
 
     Parameters
     ----------
     as_gray
-        One grayscale channel (True) or three identical RGB channels (False).
+        One grayscale channel (True) or three {channels} channels (False).
     size
         If given, centre-crop to a square and resize to ``size`` x ``size``.
 
     Returns
     -------
     image
-        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
-        [0, 1].
+        Float32 tensor of shape ``{shape}`` (with the defaults), values in [0, 1].
 
     Examples
     --------
     >>> import pipeline as po
-    >>> po.data.einstein().shape
-    torch.Size([1, 1, 256, 256])
+    >>> po.data.{name}().shape
+    torch.Size({size_list})
 
     """
-    return load_image("einstein", as_gray=as_gray, size=size)
 
 
-def curie(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
-    """Load a grayscale photograph of Marie Curie.
+def _example_loader(
+    name: str, summary: str, shape: tuple[int, ...], as_gray: bool = True
+) -> Callable[..., torch.Tensor]:
+    """Make the public loader ``po.data.<name>``, with its numpydoc docstring."""
 
-    A public-domain historical portrait, 256 x 256 pixels.
-    Provenance and licence: ``pipeline/data/README.md``.
+    def loader(as_gray: bool = as_gray, size: int | None = None) -> torch.Tensor:
+        return load_image(name, as_gray=as_gray, size=size)
 
-    Parameters
-    ----------
-    as_gray
-        One grayscale channel (True) or three identical RGB channels (False).
-    size
-        If given, centre-crop to a square and resize to ``size`` x ``size``.
-
-    Returns
-    -------
-    image
-        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
-        [0, 1].
-
-    Examples
-    --------
-    >>> import pipeline as po
-    >>> po.data.curie().shape
-    torch.Size([1, 1, 256, 256])
-
-    """
-    return load_image("curie", as_gray=as_gray, size=size)
+    loader.__name__ = loader.__qualname__ = name
+    loader.__doc__ = summary + _LOADER_SECTIONS.format(
+        channels="identical RGB" if shape[1] == 1 else "RGB",
+        shape=shape,
+        name=name,
+        size_list=list(shape),
+    )
+    return loader
 
 
-def parrot(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
-    """Load a natural grayscale photograph (stand-in for the reference's parrot).
-
-    The reference library's parrot has no documented licence: this is scikit-image's
-    ``chelsea`` (a cat, CC0) in grayscale, cut and resized to the parrot's size.
-    Provenance and licence: ``pipeline/data/README.md``.
-
-    Parameters
-    ----------
-    as_gray
-        One grayscale channel (True) or three identical RGB channels (False).
-    size
-        If given, centre-crop to a square and resize to ``size`` x ``size``.
-
-    Returns
-    -------
-    image
-        Float32 tensor of shape ``(1, 1, 254, 266)`` (with the defaults), values in
-        [0, 1].
-
-    Examples
-    --------
-    >>> import pipeline as po
-    >>> po.data.parrot().shape
-    torch.Size([1, 1, 254, 266])
-
-    """
-    return load_image("parrot", as_gray=as_gray, size=size)
-
-
-def reptile_skin(as_gray: bool = True, size: int | None = None) -> torch.Tensor:
-    """Load a grayscale texture (stand-in for the reference's reptile skin).
-
-    The reference library's reptile skin has no documented licence: this is the
-    central 256 x 256 crop of scikit-image's ``gravel`` texture (CC0).
-    Provenance and licence: ``pipeline/data/README.md``.
-
-    Parameters
-    ----------
-    as_gray
-        One grayscale channel (True) or three identical RGB channels (False).
-    size
-        If given, centre-crop to a square and resize to ``size`` x ``size``.
-
-    Returns
-    -------
-    image
-        Float32 tensor of shape ``(1, 1, 256, 256)`` (with the defaults), values in
-        [0, 1].
-
-    Examples
-    --------
-    >>> import pipeline as po
-    >>> po.data.reptile_skin().shape
-    torch.Size([1, 1, 256, 256])
-
-    """
-    return load_image("reptile_skin", as_gray=as_gray, size=size)
-
-
-def color_wheel(as_gray: bool = False, size: int | None = None) -> torch.Tensor:
-    """Draw a color wheel: hue by angle, saturation by distance to the centre.
-
-    A 600 x 600 RGB image computed on the fly (no file): a disk whose hue turns
-    once around the centre (red to the right, counterclockwise through green and
-    blue) and whose saturation grows from white at the centre to full at the rim,
-    on a white background.  It stands in for the reference library's color wheel
-    photograph (see ``pipeline/data/README.md``).
-
-    Parameters
-    ----------
-    as_gray
-        One grayscale channel (True) or three RGB channels (False, the default).
-    size
-        If given, resize to ``size`` x ``size``.
-
-    Returns
-    -------
-    image
-        Float32 tensor of shape (1, 3, 600, 600) (with the defaults), values in
-        [0, 1].
-
-    Examples
-    --------
-    >>> import pipeline as po
-    >>> po.data.color_wheel().shape
-    torch.Size([1, 3, 600, 600])
-    >>> po.data.color_wheel(as_gray=True).shape
-    torch.Size([1, 1, 600, 600])
-
-    """
-    return load_image("color_wheel", as_gray=as_gray, size=size)
+_PROVENANCE = "Provenance and licence: ``pipeline/data/README.md``."
+einstein = _example_loader(
+    "einstein",
+    "Load a grayscale photograph of Albert Einstein.\n\n    A public-domain "
+    f"historical portrait, 256 x 256 pixels. {_PROVENANCE}",
+    (1, 1, 256, 256),
+)
+curie = _example_loader(
+    "curie",
+    "Load a grayscale photograph of Marie Curie.\n\n    A public-domain historical "
+    f"portrait, 256 x 256 pixels. {_PROVENANCE}",
+    (1, 1, 256, 256),
+)
+parrot = _example_loader(
+    "parrot",
+    "Load a natural grayscale photograph (stand-in for the reference's parrot).\n\n"
+    "    The reference library's parrot has no documented licence: this is\n"
+    "    scikit-image's ``chelsea`` (a cat, CC0) in grayscale, cut and resized to the\n"
+    f"    parrot's size. {_PROVENANCE}",
+    (1, 1, 254, 266),
+)
+reptile_skin = _example_loader(
+    "reptile_skin",
+    "Load a grayscale texture (stand-in for the reference's reptile skin).\n\n"
+    "    The reference library's reptile skin has no documented licence: this is the\n"
+    f"    central 256 x 256 crop of scikit-image's ``gravel`` texture (CC0). {_PROVENANCE}",
+    (1, 1, 256, 256),
+)
+color_wheel = _example_loader(
+    "color_wheel",
+    "Draw a color wheel: hue by angle, saturation by distance to the centre.\n\n"
+    "    A 600 x 600 RGB image computed on the fly (no file): a disk whose hue turns\n"
+    "    once around the centre (red to the right, counterclockwise through green and\n"
+    "    blue) and whose saturation grows from white at the centre to full at the rim,\n"
+    "    on a white background. It stands in for the reference library's color wheel\n"
+    "    photograph (see ``pipeline/data/README.md``).",
+    (1, 3, 600, 600),
+    as_gray=False,
+)
