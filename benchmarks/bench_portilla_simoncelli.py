@@ -11,7 +11,7 @@ forward + backward pass (gradient of the sum of the statistics) of
 - the reference library, when importable (skipped otherwise).
 
 The straightforward version is first checked to give the same values as ours.
-Prints median ms of interleaved repeats and the ratios ours / other (< 1: ours is
+Prints median ms of interleaved repeats and the ratio ours / straightforward (< 1: ours is
 faster).  With the reference library, it then prints, for each size, the ratio
 ours / reference of the forward and of the forward + backward pass from a longer
 alternating run of just those two (ours, reference, ours, ...; the best of each
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -73,19 +72,6 @@ def forward_backward(fn, x):
     return run
 
 
-def interleaved_best(functions, rounds):
-    """Best seconds per call of each function, called alternately ``rounds`` times."""
-    for function in functions.values():
-        function()  # warm up
-    best = dict.fromkeys(functions, float("inf"))
-    for _ in range(rounds):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -112,8 +98,6 @@ def main():
         if err > 1e-4:
             raise RuntimeError(f"{size}: straightforward differs from ours by {err}")
         models = {"ours": ours, "straightforward": naive}
-        if plenoptic is not None:
-            models["reference"] = plenoptic.models.PortillaSimoncelli((size, size))
         for label, make in (
             ("forward", forward),
             ("forward+backward", forward_backward),
@@ -128,8 +112,6 @@ def main():
             line += "  ratio ours/straightforward {:5.2f}".format(
                 t["ours"] / t["straightforward"]
             )
-            if "reference" in t:
-                line += "  ours/reference {:5.2f}".format(t["ours"] / t["reference"])
             print(line, flush=True)
             figure(
                 f"PS {label} {size}², ours / straightforward",
@@ -151,7 +133,7 @@ def main():
             functions = {name: make(fn, x) for name, fn in models.items()}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t = interleaved_best(functions, args.ratio_rounds)
+                t = interleaved_medians(functions, 1, args.ratio_rounds, statistic=min)
             print(
                 f"ratio PS {label} {size}x{size} ours/plenoptic: "
                 f"{t['ours'] / t['reference']:.2f}  (best of {args.ratio_rounds} "

@@ -105,6 +105,12 @@ def _safe_ratio(num: Tensor, den: Tensor, ok: Tensor, default: float) -> Tensor:
     return torch.where(ok, num / den, torch.full_like(num, default))
 
 
+def _save(ctx: Any, *tensors: Tensor) -> None:
+    """Keep ``tensors`` for both derivatives of an autograd function."""
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+
+
 class _Power(torch.autograd.Function):
     """``|z| ** 2`` of a complex tensor, with a one-pass derivative ``2 g z``.
 
@@ -120,8 +126,7 @@ class _Power(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
+        _save(ctx, inputs[0])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
@@ -154,8 +159,7 @@ class _Moments(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        _save(ctx, *inputs)
 
     @staticmethod
     def backward(
@@ -202,8 +206,7 @@ class _Gram(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
+        _save(ctx, inputs[0])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
@@ -256,8 +259,7 @@ class _Modulus(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(inputs[0], output[1])
-        ctx.save_for_forward(inputs[0], output[1])
+        _save(ctx, inputs[0], output[1])
 
     @staticmethod
     def backward(ctx: Any, g_c: Tensor | None, g_m: Tensor | None) -> Tensor:
@@ -296,8 +298,7 @@ class _PhaseDoubled(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(inputs[0], *output[1:])
-        ctx.save_for_forward(inputs[0], *output[1:])
+        _save(ctx, inputs[0], *output[1:])
 
     @staticmethod
     def backward(
@@ -356,8 +357,7 @@ class _AutoCorrelation(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        _save(ctx, *inputs)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
@@ -384,8 +384,7 @@ class _HigherMoments(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
+        _save(ctx, inputs[0])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
