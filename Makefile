@@ -26,7 +26,7 @@ lint: setup
 # every test, spread over the machine's cores (one worker per test file)
 test: setup lint
 	PATH="$(abspath $(BIN)):$$PATH" PIPELINE_REQUIRE_REFERENCE=1 \
-		$(BIN)/pytest -q -n auto --dist loadfile --durations=15
+		$(BIN)/pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py

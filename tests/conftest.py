@@ -65,3 +65,20 @@ def reference_store(synthesis_inputs, tmp_path_factory):
         return made[method]
 
     return reference
+
+
+# `make test` runs one file per worker at a time (pytest-xdist --dist loadfile, in
+# collection order): files of real snakemake runs and of real synthesis processes
+# take the longest, so they go first and the workers end together.
+SLOWEST_FIRST = ("workflow", "processes")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        marks = {mark.name for mark in item.iter_markers()}
+        return next(
+            (i for i, name in enumerate(SLOWEST_FIRST) if name in marks),
+            len(SLOWEST_FIRST),
+        )
+
+    items.sort(key=rank)

@@ -3,11 +3,22 @@
 Shared by the tests that kill syntheses (``test_resume.py``) and those of what a
 checkpoint allows (``test_checkpoints.py``); their inputs come from the
 ``synthesis_inputs`` fixture of ``conftest.py``.
+
+Each ``pipeline ARGS`` run is a new process, forked from one helper process (one per
+test process) that has already imported torch and the stages: importing them is
+most of a small stage's cost. The child runs the same entry point as the installed
+``pipeline`` command, with its own environment, working directory, standard streams
+and exit status, and a kill point's SIGKILL kills it alone. What only a fresh
+interpreter shows (which modules a stage imports) is tested with real ``pipeline``
+executables, in ``test_cli.py``, as are the snakemake runs that call it.
 """
 
+import atexit
+import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -46,18 +57,82 @@ METHODS = {
 }  # fmt: skip
 
 
+# The helper: for each request line (JSON: args, env, cwd, stdout and stderr paths) it
+# forks; the child takes the request's environment, folder and streams and runs the
+# CLI as the `pipeline` command does; the helper answers the child's exit status
+# (-N when a signal N killed it). It never runs a tensor operation itself, so it has
+# no threads for a fork to lose.
+_FORK_SERVER = """
+import json, os, sys, traceback
+import torch
+import pipeline.cli
+import pipeline.stages.eigendistortion, pipeline.stages.geodesic
+import pipeline.stages.mad, pipeline.stages.metamer
+
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, path in ((0, os.devnull), (1, request["stdout"]), (2, request["stderr"])):
+            flags = os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            os.dup2(os.open(path, flags), fd)
+        sys.argv = ["pipeline", *request["args"]]
+        status = 1
+        try:
+            pipeline.cli.main(args=request["args"], prog_name="pipeline")
+            status = 0
+        except SystemExit as end:
+            status = end.code if isinstance(end.code, int) else 0 if end.code is None else 1
+            if isinstance(end.code, str):
+                print(end.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
+"""
+_fork_server = None
+
+
+def _run_forked(args, env):
+    """Run ``pipeline ARGS`` in a child of the fork server; a CompletedProcess."""
+    global _fork_server
+    if _fork_server is None or _fork_server.poll() is not None:
+        _fork_server = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        atexit.register(_fork_server.kill)
+    with tempfile.TemporaryDirectory() as streams:
+        request = {
+            "args": args,
+            "env": env,
+            "cwd": os.getcwd(),
+            "stdout": os.path.join(streams, "stdout"),
+            "stderr": os.path.join(streams, "stderr"),
+        }
+        _fork_server.stdin.write(json.dumps(request) + "\n")
+        _fork_server.stdin.flush()
+        returncode = json.loads(_fork_server.stdout.readline())
+        with open(request["stdout"]) as out, open(request["stderr"]) as err:
+            stdout, stderr = out.read(), err.read()
+    return subprocess.CompletedProcess(["pipeline", *args], returncode, stdout, stderr)
+
+
 def pipeline(*args, kill_at=None, check=True):
     """Run ``pipeline ARGS`` in a new process, killed at ``kill_at`` if given."""
     env = dict(os.environ)
     env.pop("PIPELINE_KILL_AT", None)
     if kill_at:
         env["PIPELINE_KILL_AT"] = kill_at
-    result = subprocess.run(
-        [os.path.join(BIN, "pipeline"), *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = _run_forked([str(arg) for arg in args], env)
     if check and result.returncode != 0:
         raise AssertionError(result.stdout + result.stderr)
     return result
