@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 
+DPI = 150  # of the PNG figures
+
+
 def save_figure(
     figure: Figure, outs: Sequence[str | Path], overwrite: bool = False
 ) -> None:
@@ -60,10 +63,16 @@ def save_figure(
                 f"cannot write a figure as {out}: use a .png, .pdf or .svg name"
             )
     try:
+        # the tight crop once for every format: bbox_inches="tight" lays the figure
+        # out again in each savefig, which costs as much as drawing it
+        figure.set_dpi(DPI)
+        figure.draw_without_rendering()
+        crop = figure.get_tightbbox(figure.canvas.get_renderer())
+        crop = crop.padded(plt.rcParams["savefig.pad_inches"])
         for out in outs:
             suffix = Path(out).suffix.lstrip(".")
             with atomic_output(out, overwrite=overwrite) as temporary:
-                figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight")
+                figure.savefig(temporary, format=suffix, dpi=DPI, bbox_inches=crop)
     finally:
         plt.close(figure)
 
