@@ -120,7 +120,10 @@ def _run_forked(args, env):
         }
         _fork_server.stdin.write(json.dumps(request) + "\n")
         _fork_server.stdin.flush()
-        returncode = json.loads(_fork_server.stdout.readline())
+        reply = _fork_server.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the fork server died running pipeline {args}")
+        returncode = json.loads(reply)
         with open(request["stdout"]) as out, open(request["stderr"]) as err:
             stdout, stderr = out.read(), err.read()
     return subprocess.CompletedProcess(["pipeline", *args], returncode, stdout, stderr)
