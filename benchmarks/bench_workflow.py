@@ -1,7 +1,9 @@
 """The default workflow end to end, then `snakemake -n` on it vs. `snakemake --version`.
 
-Runs in a temporary directory; prints the wall time of the full run on the cores given
-and the ratio of the up-to-date dry run to the bare start-up of snakemake.
+Runs in a temporary directory; prints the wall time of the full run on the cores given,
+that time in units of `python -c "import torch"` (what each of its 20 synthesis and
+model-building jobs pays first, and what differs most between machines), and the ratio
+of the up-to-date dry run to the bare start-up of snakemake.
 Usage: python benchmarks/bench_workflow.py [--cores 2]
 """
 
@@ -45,11 +47,21 @@ def main():
     ]
     with tempfile.TemporaryDirectory() as directory:
         full = timed(snakemake, directory, env)
-        print(f"default workflow end to end on {args.cores} cores: {full:.1f} s")
+        torch_import = timed(
+            [sys.executable, "-c", "import torch"], directory, env, repeats=5
+        )
+        print(
+            f"default workflow end to end on {args.cores} cores: {full:.1f} s "
+            f"= {full / torch_import:.0f} x `import torch` ({torch_import:.2f} s)"
+        )
         figure(
             f"default workflow (`config.yaml`), `snakemake --cores {args.cores}`, "
             "fresh folder",
             f"{full:.0f} s",
+        )
+        figure(
+            "default workflow wall time / `python -c \"import torch\"`",
+            f"{full / torch_import:.0f}",
         )
         dry = timed([*snakemake, "-n"], directory, env, repeats=5)
         version = timed(
