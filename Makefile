@@ -10,11 +10,17 @@ CORES ?= all
 
 setup: $(VENV)/.installed
 
+# Packages are installed without compiling their bytecode, which Python writes on first
+# import instead: pip's compiling of every module (torch has thousands, most never
+# imported here) took 40 of the install's 90 s. So a PYTHONDONTWRITEBYTECODE from the
+# environment is not passed on: every process would compile torch again (+1.5 s each).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
 	touch $@
 
 run: setup
