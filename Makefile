@@ -14,13 +14,21 @@ setup: $(VENV)/.installed
 # import instead: pip's compiling of every module (torch has thousands, most never
 # imported here) took 40 of the install's 90 s. So a PYTHONDONTWRITEBYTECODE from the
 # environment is not passed on: every process would compile torch again (+1.5 s each).
+# Setup ends by importing what the stages, snakemake, the figures and the tests use, so
+# that commands run outside make with PYTHONDONTWRITEBYTECODE set find it compiled.
 unexport PYTHONDONTWRITEBYTECODE
+WARM_IMPORTS := import torch, zarr, xarray, pandas, matplotlib.pyplot, scipy.ndimage, \
+	skimage.io, skimage.transform, snakemake.api, plenoptic, pipeline.cli, pipeline.plot, \
+	pipeline.synthesis, pipeline.metric, pipeline.process, pipeline.stages.aggregate, \
+	pipeline.stages.eigendistortion, pipeline.stages.geodesic, pipeline.stages.images, \
+	pipeline.stages.mad, pipeline.stages.metamer, pipeline.stages.render
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
+	$(BIN)/python -c "$(WARM_IMPORTS)"
 	touch $@
 
 run: setup
