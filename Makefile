@@ -11,19 +11,24 @@ CORES ?= all
 setup: $(VENV)/.installed
 
 # pip compiles every module it installs, one by one: 40 of the install's 90 s, most of
-# it for torch's thousands of modules that nothing here imports. Instead, setup compiles
-# the other packages on all cores and torch's modules by importing it; a
-# PYTHONDONTWRITEBYTECODE from the environment is not passed on, so that what is still
-# missing gets compiled once, not in every process (+1.5 s each for torch).
+# it for torch's thousands of modules that nothing here imports. Instead, setup imports
+# what the stages, snakemake, the figures and the tests use, which compiles just that;
+# and a PYTHONDONTWRITEBYTECODE from the environment is not passed on, so that what is
+# still missing is compiled once, not in every process (+1.5 s each for torch).
 unexport PYTHONDONTWRITEBYTECODE
+WARM_IMPORTS := import torch, zarr, xarray, pandas, matplotlib.pyplot, scipy.ndimage, \
+	skimage.io, skimage.transform, snakemake.cli, snakemake_executor_plugin_slurm, \
+	plenoptic, pytest, xdist, pipeline.cli, pipeline.plot, pipeline.synthesis, \
+	pipeline.metric, pipeline.process, pipeline.stages.aggregate, \
+	pipeline.stages.eigendistortion, pipeline.stages.geodesic, pipeline.stages.images, \
+	pipeline.stages.mad, pipeline.stages.metamer, pipeline.stages.render
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test]"
-	$(BIN)/python -m compileall -q -j 0 -x "/site-packages/torch/" $(VENV)/lib > /dev/null
-	$(BIN)/python -c "import torch, pipeline.cli"
+	$(BIN)/python -c "$(WARM_IMPORTS)"
 	touch $@
 
 run: setup
