@@ -99,6 +99,13 @@ for line in sys.stdin:
 _fork_server = None
 
 
+def _stop(server):
+    """End the fork server: its requests end, so does its loop."""
+    server.stdin.close()
+    server.wait()
+    server.stdout.close()
+
+
 def _run_forked(args, env):
     """Run ``pipeline ARGS`` in a child of the fork server; a CompletedProcess."""
     global _fork_server
@@ -109,7 +116,7 @@ def _run_forked(args, env):
             stdout=subprocess.PIPE,
             text=True,
         )
-        atexit.register(_fork_server.kill)
+        atexit.register(_stop, _fork_server)
     with tempfile.TemporaryDirectory() as streams:
         request = {
             "args": args,

@@ -1,5 +1,6 @@
 """Every CLI stage on tiny inputs: real zarr written and read back; bad input."""
 
+import gc
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli import main, run
 
 MODEL = "cli_models:Blur"
 MODELS_SOURCE = """
@@ -378,6 +379,30 @@ def test_cli_starts_without_torch():
         "import sys; from pipeline.cli import main; assert 'torch' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_command_pauses_gc_to_import_and_a_synthesis_resumes_it(
+    synthesis_inputs, tmp_path, monkeypatch
+):
+    from importlib.metadata import entry_points
+
+    from synthesis_runs import synthesis_args
+
+    assert entry_points(group="console_scripts")["pipeline"].value == "pipeline.cli:run"
+    monkeypatch.setattr(sys, "argv", ["pipeline", "--version"])
+    frozen = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit):
+            run()
+        assert not gc.isenabled()  # paused: a short command ends without it
+        args = synthesis_args(synthesis_inputs, "metamer", tmp_path / "m.zarr")
+        result = CliRunner().invoke(main, [*map(str, args), "--max-iter", "1"])
+        assert result.exit_code == 0, result.output
+        # on again for the loop, the libraries' objects frozen out of its passes
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()
 
 
 # what a stage process must not import: the compiler stack (torch._dynamo, from

@@ -7,6 +7,7 @@ Commands are thin: parse and validate options, call a stage from
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import click
@@ -17,7 +18,7 @@ from .prepare_images import prepare_images
 from .render import render
 from .synthesize import synthesize
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +30,19 @@ def main() -> None:
     Snakefile chains them.
     """
     _log_to_stderr()
+
+
+def run() -> None:
+    """Run :func:`main` as the ``pipeline`` command, the cyclic collector paused.
+
+    A stage process imports torch, zarr, matplotlib... once: a million objects, over
+    which the collector's passes cost a tenth of the import time, and none of which
+    becomes garbage. Synthesis commands freeze those objects and turn the collector on
+    again before their loop (:func:`pipeline.cli.synthesize.run_stage`); the other
+    commands are short and end.
+    """
+    gc.disable()
+    main()
 
 
 class _EchoHandler(logging.Handler):

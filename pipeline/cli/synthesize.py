@@ -6,6 +6,7 @@ Every setting's option is made from its declaration in
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -238,6 +239,11 @@ def run_stage(
         What the stage returns.
 
     """
+    import torch  # noqa: F401  every stage computes with it
+
+    if not gc.isenabled():  # paused by `run` while the libraries were imported:
+        gc.freeze()  # what they made lives on, untraversed; what the loop makes
+        gc.enable()  # (a model's reference cycles included) is collected
     checkpoints = checkpoint_policy(settings)
     return stage(
         *inputs,
