@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..autograd import PositionalFunction
 from .naive import _check_images, _warn_channels, _warn_range
 
 __all__ = [
@@ -772,7 +773,7 @@ def _correlate_adjoint_impl(
     return x
 
 
-class _Correlate(torch.autograd.Function):
+class _Correlate(PositionalFunction):
     """Valid strided correlation with sparse taps; its derivative is the adjoint."""
 
     generate_vmap_rule = True
@@ -799,7 +800,7 @@ class _Correlate(torch.autograd.Function):
         return _correlate_impl(x_t, ctx.kernel, ctx.stride)
 
 
-class _CorrelateAdjoint(torch.autograd.Function):
+class _CorrelateAdjoint(PositionalFunction):
     """Adjoint (transpose) of ``_Correlate``; its derivative is ``_Correlate``."""
 
     generate_vmap_rule = True

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..autograd import PositionalFunction
 from .steerable_pyramid import (
     SteerablePyramidFreq,
     _crop_rows,
@@ -111,7 +112,7 @@ def _save(ctx: Any, *tensors: Tensor) -> None:
     ctx.save_for_forward(*tensors)
 
 
-class _Power(torch.autograd.Function):
+class _Power(PositionalFunction):
     """``|z| ** 2`` of a complex tensor, with a one-pass derivative ``2 g z``.
 
     Autograd through ``z.real ** 2 + z.imag ** 2`` would store and scatter both
@@ -139,7 +140,7 @@ class _Power(torch.autograd.Function):
         return 2 * (z.real * z_t.real + z.imag * z_t.imag)
 
 
-class _Moments(torch.autograd.Function):
+class _Moments(PositionalFunction):
     """``a @ b.mT`` and the rows' sums of squares of ``a`` and ``b``, for long rows.
 
     Derivatives as short-by-long products (autograd's derivative of a matmul with
@@ -195,7 +196,7 @@ class _Moments(torch.autograd.Function):
         )
 
 
-class _Gram(torch.autograd.Function):
+class _Gram(PositionalFunction):
     """``a @ a.mT`` for long rows; derivative ``(g + g.mT) @ a`` (see `_Moments`)."""
 
     generate_vmap_rule = True
@@ -239,7 +240,7 @@ def _modulus_grad(g_c: Tensor | None, g_m: Tensor | None, like: Tensor) -> Tenso
     return g_c if g_m is None else g_c + g_m
 
 
-class _Modulus(torch.autograd.Function):
+class _Modulus(PositionalFunction):
     """``|x + iy|`` of a stack of parts ``[x; y]`` (see `_split`), and its centred copy.
 
     Returns ``(|z| - mean |z|, |z|)`` (means over each image).  ``|z|`` is floored
@@ -274,7 +275,7 @@ class _Modulus(torch.autograd.Function):
         return _centred(m_t), m_t
 
 
-class _PhaseDoubled(torch.autograd.Function):
+class _PhaseDoubled(PositionalFunction):
     """Modulus and phase-doubled parts of a stack ``[x; y]`` (see `_split`).
 
     Returns ``|z|`` centred and not (as `_Modulus`) and ``[u; v]``, the real and
@@ -336,7 +337,7 @@ class _PhaseDoubled(torch.autograd.Function):
         return _centred(m_t), m_t, torch.cat([u_t, v_t], dim=-3)
 
 
-class _AutoCorrelation(torch.autograd.Function):
+class _AutoCorrelation(PositionalFunction):
     """Central auto-correlation of an image from its half spectrum ``z``.
 
     ``rows`` (``(2 w, h)``) and ``cols`` (``(2, h_half, w)``) are the cosine and
@@ -372,7 +373,7 @@ class _AutoCorrelation(torch.autograd.Function):
         return _AutoCorrelation._window(power_t, rows, cols)
 
 
-class _HigherMoments(torch.autograd.Function):
+class _HigherMoments(PositionalFunction):
     """Third and fourth moments (about 0) of images, ``(..., 2)``; one derivative pass."""
 
     generate_vmap_rule = True
