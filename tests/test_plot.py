@@ -727,3 +727,24 @@ def test_real_metamer_identity():
     unsaved.synthesize(max_iter=2)
     with pytest.raises(ValueError, match="store_progress"):
         plot.synthesis_animate(unsaved)
+
+
+@pytest.mark.parametrize("layout", [None, "constrained"])
+def test_saved_figures_are_cropped_as_matplotlib_crops_them(tmp_path, layout):
+    from pipeline.stages.render import DPI, save_figure
+
+    def figure():
+        fig, axes = plt.subplots(1, 2, layout=layout)
+        axes[0].semilogy(np.arange(1, 50) ** 2)
+        axes[1].set_title("a long title that sticks out of its axes " * 2)
+        fig.suptitle("status")
+        return fig
+
+    reference = tmp_path / "reference.png"
+    figure().savefig(reference, dpi=DPI, bbox_inches="tight")
+    save_figure(figure(), [tmp_path / "ours.png", tmp_path / "ours.pdf"])
+    expected, ours = plt.imread(reference), plt.imread(tmp_path / "ours.png")
+    assert ours.shape == expected.shape
+    if layout is None:  # a layout engine runs once more in ours: antialiasing moves
+        np.testing.assert_array_equal(ours, expected)
+    assert (tmp_path / "ours.pdf").read_bytes().startswith(b"%PDF")

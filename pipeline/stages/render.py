@@ -64,9 +64,11 @@ def save_figure(
             )
     try:
         # the tight crop once for every format: bbox_inches="tight" lays the figure
-        # out again in each savefig, which costs as much as drawing it
+        # out again in each savefig, which costs as much as drawing it; only a
+        # layout engine needs a draw first to place the axes (ours place them)
         figure.set_dpi(DPI)
-        figure.draw_without_rendering()
+        if figure.get_layout_engine() is not None:
+            figure.draw_without_rendering()
         crop = figure.get_tightbbox(figure.canvas.get_renderer())
         crop = crop.padded(plt.rcParams["savefig.pad_inches"])
         for out in outs:
