@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+import pipeline.cli
 from pipeline.cli import main, run
 
 MODEL = "cli_models:Blur"
@@ -390,6 +391,8 @@ def test_the_command_pauses_gc_to_import_and_a_synthesis_resumes_it(
 
     assert entry_points(group="console_scripts")["pipeline"].value == "pipeline.cli:run"
     monkeypatch.setattr(sys, "argv", ["pipeline", "--version"])
+    # the real exit would end this test process (see the test below)
+    monkeypatch.setattr(pipeline.cli, "exit_without_teardown", sys.exit)
     frozen = gc.get_freeze_count()
     try:
         with pytest.raises(SystemExit):
@@ -403,6 +406,54 @@ def test_the_command_pauses_gc_to_import_and_a_synthesis_resumes_it(
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+# a module global whose finalizer runs only if the interpreter is torn down
+EXITING = """
+import atexit, sys
+from pipeline import cli
+
+class Global:
+    def __del__(self):
+        print("torn down")
+
+kept = Global()
+atexit.register(lambda: print("exit handler ran"))
+sys.argv = ["pipeline", *sys.argv[1:]]
+cli.run()
+print("unreachable")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "stdout", "stderr"),
+    [
+        (["--version"], 0, ["pipeline, version"], ""),
+        (["nonsense"], 2, [], "No such command 'nonsense'"),
+        (["render", "status", "missing.zarr", "--out", "f.png"], 1, [], "not found"),
+    ],
+)
+def test_the_command_exits_without_teardown_after_exit_handlers_and_flushing(
+    tmp_path, args, status, stdout, stderr
+):
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == status
+    # stdout is a pipe here: block-buffered, so it shows the flush
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(stdout) + 1 and lines[-1] == "exit handler ran"
+    assert all(line.startswith(want) for line, want in zip(lines, stdout, strict=False))
+    assert stderr in done.stderr
+
+
+def test_an_exit_message_goes_to_stderr_with_status_1():
+    code = "from pipeline.cli import exit_without_teardown as e; e('no way')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "no way\n")
 
 
 # what a stage process must not import: the compiler stack (torch._dynamo, from
