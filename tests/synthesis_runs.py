@@ -80,20 +80,13 @@ for line in sys.stdin:
             flags = os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
             os.dup2(os.open(path, flags), fd)
         sys.argv = ["pipeline", *request["args"]]
-        status = 1
         try:
-            pipeline.cli.main(args=request["args"], prog_name="pipeline")
-            status = 0
-        except SystemExit as end:
-            status = end.code if isinstance(end.code, int) else 0 if end.code is None else 1
-            if isinstance(end.code, str):
-                print(end.code, file=sys.stderr)
+            pipeline.cli.run()  # the command's entry point: it ends the process
         except BaseException:
             traceback.print_exc()
-        finally:
-            sys.stdout.flush()
+        finally:  # only when run() raised: never back into this loop
             sys.stderr.flush()
-            os._exit(status)
+            os._exit(1)
     print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
 """
 _fork_server = None

@@ -43,14 +43,17 @@ def run() -> None:
     which the collector's passes cost a tenth of the import time, and none of which
     becomes garbage. Synthesis commands freeze those objects and turn the collector on
     again before their loop (:func:`pipeline.cli.synthesize.run_stage`); the other
-    commands are short and end.
+    commands are short and end. The process then ends without the interpreter's
+    teardown (:func:`exit_without_teardown`).
     """
     gc.disable()
     try:
         main()
     except SystemExit as finished:  # click ends every command with one
-        exit_without_teardown(finished.code)
-    exit_without_teardown(0)
+        code = finished.code
+    else:
+        code = 0
+    exit_without_teardown(code)
 
 
 def exit_without_teardown(code: object) -> NoReturn:
