@@ -36,6 +36,7 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
 
 # every test, spread over the machine's cores (one worker per test file)
 test: setup lint

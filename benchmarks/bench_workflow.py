@@ -60,7 +60,7 @@ def main():
             f"{full:.0f} s",
         )
         figure(
-            "default workflow wall time / `python -c \"import torch\"`",
+            'default workflow wall time / `python -c "import torch"`',
             f"{full / torch_import:.0f}",
         )
         dry = timed([*snakemake, "-n"], directory, env, repeats=5)

@@ -47,7 +47,9 @@ def test_readme_table_is_the_record():
 )
 def test_no_recorded_figure_is_older_than_the_code_it_measures():
     known = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=REPO, capture_output=True
+        ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+        cwd=REPO,
+        capture_output=True,
     )
     if known.returncode != 0:
         pytest.skip("no commits")

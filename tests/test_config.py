@@ -388,5 +388,7 @@ def test_image_sources_are_checked_from_their_header(tmp_path):
         ("tiny.png", "is 4x4: too small"),
     ]:
         config["images"]["mine"] = {"source": str(tmp_path / name)}
-        with pytest.raises(ConfigError, match=rf"^config images\.mine\.source: .*{message}"):
+        with pytest.raises(
+            ConfigError, match=rf"^config images\.mine\.source: .*{message}"
+        ):
             check_config(config)

@@ -41,7 +41,9 @@ def test_same_updates_and_state_as_torch(name):
     assert torch.equal(ours, theirs)
     assert our_state["param_groups"] == their_state["param_groups"]
     torch.testing.assert_close(our_state["state"], their_state["state"], rtol=0, atol=0)
-    assert isinstance(getattr(optimizers, name)([torch.zeros(1)]), torch.optim.Optimizer)
+    assert isinstance(
+        getattr(optimizers, name)([torch.zeros(1)]), torch.optim.Optimizer
+    )
 
 
 def test_no_optimizer_imports_dynamo():

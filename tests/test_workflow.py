@@ -364,7 +364,9 @@ def test_batched_metamers_one_job_per_model_same_stores(tmp_path, workflow):
         "model=blur",
         "model=square",
     }
-    assert not any(rule in ("metamer", "prepare_image", "build_model") for rule, _ in jobs)
+    assert not any(
+        rule in ("metamer", "prepare_image", "build_model") for rule, _ in jobs
+    )
     snakemake(workdir, "fig_metamers", config=config)
     for model in ("blur", "square"):  # the same stores as one run per image
         batch = xr.open_zarr(

@@ -31,30 +31,47 @@ def _undecorated(method: Callable) -> Callable:
     return inspect.unwrap(method)
 
 
+# looked up once: unwrapping on every call costs more than a small step itself
+_ADD_PARAM_GROUP = _undecorated(torch.optim.Optimizer.add_param_group)
+_ZERO_GRAD = _undecorated(torch.optim.Optimizer.zero_grad)
+_STATE_DICT = _undecorated(torch.optim.Optimizer.state_dict)
+_LOAD_STATE_DICT = _undecorated(torch.optim.Optimizer.load_state_dict)
+
+
 class _WithoutDynamo(torch.optim.Optimizer):
-    """Optimizer methods with torch's dynamo-importing decorators peeled off."""
+    """Optimizer methods with torch's dynamo-importing decorators peeled off.
+
+    A subclass also derives from a torch optimizer; its ``step`` runs that class's
+    own ``step`` body through :meth:`_torch_step`.
+    """
+
+    _undecorated_step: Callable[..., torch.Tensor | None]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        torch_class = next(
+            base
+            for base in cls.__mro__
+            if base.__module__.startswith("torch.") and "step" in vars(base)
+        )
+        cls._undecorated_step = staticmethod(_undecorated(vars(torch_class)["step"]))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        _undecorated(torch.optim.Optimizer.add_param_group)(self, param_group)
+        _ADD_PARAM_GROUP(self, param_group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        _undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+        _ZERO_GRAD(self, set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
-        return _undecorated(torch.optim.Optimizer.state_dict)(self)
+        return _STATE_DICT(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+        _LOAD_STATE_DICT(self, state_dict)
 
     def _torch_step(self, closure: _Closure) -> torch.Tensor | None:
         """Run the torch class's own ``step`` body without gradients."""
-        torch_class = next(
-            cls
-            for cls in type(self).__mro__
-            if cls.__module__.startswith("torch.") and "step" in vars(cls)
-        )
         with torch.no_grad():
-            return _undecorated(vars(torch_class)["step"])(self, closure)
+            return self._undecorated_step(self, closure)
 
 
 class Adam(_WithoutDynamo, torch.optim.Adam):
