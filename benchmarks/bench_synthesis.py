@@ -239,6 +239,11 @@ def main():
                 "forward+backward",
                 f"{t['overhead'] * 1e3:+.2f} ms",
             )
+            figure(
+                f"metamer step / hand-written PyTorch loop of the same math, {name} "
+                f"{args.size}²",
+                f"{ours / plain:.2f}",
+            )
         if args.memory_iterations:
             growth = memory_growth(args.size, args.memory_iterations, directory)
             print(
