@@ -88,7 +88,7 @@ def main():
         plain = handwritten_step(
             image,
             mad.mad_image.detach(),
-            1e4,
+            mad.metric_tradeoff_lambda,
             mad.penalty_lambda,
             mad.optimizer.param_groups[0]["lr"],
         )
