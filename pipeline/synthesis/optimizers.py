@@ -41,8 +41,8 @@ _LOAD_STATE_DICT = _undecorated(torch.optim.Optimizer.load_state_dict)
 class _WithoutDynamo(torch.optim.Optimizer):
     """Optimizer methods with torch's dynamo-importing decorators peeled off.
 
-    A subclass also derives from a torch optimizer; its ``step`` runs that class's
-    own ``step`` body through :meth:`_torch_step`.
+    A subclass also derives from a torch optimizer, after this class: ``step`` runs
+    that torch class's own ``step`` body.
     """
 
     _undecorated_step: Callable[..., torch.Tensor | None]
@@ -68,8 +68,8 @@ class _WithoutDynamo(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _LOAD_STATE_DICT(self, state_dict)
 
-    def _torch_step(self, closure: _Closure) -> torch.Tensor | None:
-        """Run the torch class's own ``step`` body without gradients."""
+    def step(self, closure: _Closure = None) -> torch.Tensor | None:
+        # the torch class's own ``step`` body, under no_grad as its decorator runs it
         with torch.no_grad():
             return self._undecorated_step(self, closure)
 
@@ -77,19 +77,10 @@ class _WithoutDynamo(torch.optim.Optimizer):
 class Adam(_WithoutDynamo, torch.optim.Adam):
     """:class:`torch.optim.Adam` (same arguments, state and results)."""
 
-    def step(self, closure: _Closure = None) -> torch.Tensor | None:  # noqa: D102
-        return self._torch_step(closure)
-
 
 class SGD(_WithoutDynamo, torch.optim.SGD):
     """:class:`torch.optim.SGD` (same arguments, state and results)."""
 
-    def step(self, closure: _Closure = None) -> torch.Tensor | None:  # noqa: D102
-        return self._torch_step(closure)
-
 
 class LBFGS(_WithoutDynamo, torch.optim.LBFGS):
     """:class:`torch.optim.LBFGS` (same arguments, state and results)."""
-
-    def step(self, closure: _Closure) -> torch.Tensor | None:  # noqa: D102
-        return self._torch_step(closure)
