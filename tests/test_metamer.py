@@ -147,6 +147,36 @@ def test_setup_optimizer_and_scheduler(image, blur):
     assert met.optimizer.param_groups[0]["lr"] == 0.5
 
 
+def test_steps_equal_a_plain_torch_loop_bit_for_bit(image, blur):
+    start = torch.rand_like(image)
+    met = make(image, blur)
+    met.setup(start)
+    met.synthesize(4, progress=False)
+    x = start.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=0.01, amsgrad=True, fused=True)
+    for _ in range(4):
+        optimizer.zero_grad()
+        loss = po.loss.mse(blur(x), blur(image)) + 0.1 * po.regularize.penalize_range(x)
+        loss.backward()
+        optimizer.step()
+    assert torch.equal(met.metamer, x)
+    assert torch.equal(met.gradient_norm[-1], torch.linalg.vector_norm(x.grad))
+
+
+def test_an_optimizers_own_zero_grad_runs_every_step(image, blur):
+    calls = []
+
+    class CountingSGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none=True):
+            calls.append(set_to_none)
+            super().zero_grad(set_to_none)
+
+    met = make(image, blur)
+    met.setup(optimizer=CountingSGD, optimizer_kwargs={"lr": 0.5})
+    met.synthesize(3, progress=False)
+    assert calls == [True] * 3
+
+
 def test_get_progress(image, blur):
     met = make(image, blur)
     met.synthesize(5, store_progress=2, progress=False)

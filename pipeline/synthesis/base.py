@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..errors import PipelineError
 from .common import Synthesis, SynthesisLoadError
+from .optimizers import zero_grad_is_torchs
 
 __all__ = [
     "FINITE_CHECK_EVERY",
@@ -568,9 +569,15 @@ class OptimizedSynthesis(Synthesis):
         x = self._optimized
         previous = self._before_step(x)
         terms: dict[str, Tensor] = {}
+        # x is the optimizer's one parameter: clearing its gradient directly saves
+        # torch's per-call profiling scope and dynamo guard (tens of microseconds)
+        clear_itself = zero_grad_is_torchs(self._optimizer)
 
         def closure() -> Tensor:
-            self._optimizer.zero_grad(set_to_none=True)
+            if clear_itself:
+                x.grad = None
+            else:  # an optimizer's own zero_grad may do more
+                self._optimizer.zero_grad(set_to_none=True)
             values = self._objective_terms(x)
             values[self._minimized_term].backward(inputs=[x])
             if not terms:  # keep the terms of the image at the start of the step

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["LBFGS", "SGD", "Adam"]
+__all__ = ["LBFGS", "SGD", "Adam", "zero_grad_is_torchs"]
 
 _Closure = Callable[[], torch.Tensor] | None
 
@@ -72,6 +72,19 @@ class _WithoutDynamo(torch.optim.Optimizer):
         # the torch class's own ``step`` body, under no_grad as its decorator runs it
         with torch.no_grad():
             return self._undecorated_step(self, closure)
+
+
+def zero_grad_is_torchs(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.zero_grad`` is torch's own (or the one here, its twin).
+
+    Then ``zero_grad(set_to_none=True)`` does nothing but set each parameter's
+    ``grad`` to ``None``, and a caller that knows the parameters can do that itself,
+    without the profiling scope and dynamo guard torch's method runs on every call.
+    """
+    return type(optimizer).zero_grad in (
+        torch.optim.Optimizer.zero_grad,
+        _WithoutDynamo.zero_grad,
+    )
 
 
 class Adam(_WithoutDynamo, torch.optim.Adam):
