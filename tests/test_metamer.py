@@ -177,6 +177,16 @@ def test_an_optimizers_own_zero_grad_runs_every_step(image, blur):
     assert calls == [True] * 3
 
 
+def test_a_parameter_group_added_by_hand_is_still_cleared(image, blur):
+    met = make(image, blur)
+    met.setup()
+    other = torch.zeros(3, requires_grad=True)
+    met.optimizer.add_param_group({"params": [other]})
+    other.grad = torch.ones(3)
+    met.synthesize(1, progress=False)
+    assert other.grad is None  # torch's zero_grad ran, as before every step
+
+
 def test_get_progress(image, blur):
     met = make(image, blur)
     met.synthesize(5, store_progress=2, progress=False)

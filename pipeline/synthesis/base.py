@@ -569,15 +569,19 @@ class OptimizedSynthesis(Synthesis):
         x = self._optimized
         previous = self._before_step(x)
         terms: dict[str, Tensor] = {}
-        # x is the optimizer's one parameter: clearing its gradient directly saves
-        # torch's per-call profiling scope and dynamo guard (tens of microseconds)
-        clear_itself = zero_grad_is_torchs(self._optimizer)
+        # while x is the optimizer's one parameter (unless a user added a group),
+        # clearing its gradient directly saves torch's per-call profiling scope and
+        # dynamo guard (tens of microseconds)
+        optimizer = self._optimizer
+        clear_itself = zero_grad_is_torchs(optimizer) and (
+            sum(len(group["params"]) for group in optimizer.param_groups) == 1
+        )
 
         def closure() -> Tensor:
             if clear_itself:
                 x.grad = None
             else:  # an optimizer's own zero_grad may do more
-                self._optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=True)
             values = self._objective_terms(x)
             values[self._minimized_term].backward(inputs=[x])
             if not terms:  # keep the terms of the image at the start of the step
@@ -591,7 +595,7 @@ class OptimizedSynthesis(Synthesis):
                 )
             return values[self._minimized_term]
 
-        self._optimizer.step(closure)
+        optimizer.step(closure)
         with torch.no_grad():
             dims = self._norm_dims
             terms["gradient_norm"] = torch.linalg.vector_norm(x.grad, dim=dims)
