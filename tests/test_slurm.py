@@ -151,8 +151,8 @@ def test_job_killed_by_the_scheduler_resumes_bit_identical(cluster_run, tmp_path
     assert (state / f"{killed}.status").read_text() == "FAILED"
     assert len(options_of(submissions, "metamer")) == 2  # submitted again, once
     local = tmp_path / "local"
-    local.mkdir()
-    assert run_snakemake(local, "--cores", "1").returncode == 0
+    local.mkdir()  # the same store made without SLURM (no figures: nothing reads them)
+    assert run_snakemake(local, "--cores", "1", STORE).returncode == 0
     got, expected = xr.open_zarr(workdir / STORE), xr.open_zarr(local / STORE)
     assert got.attrs["n_iterations"] == 20
     for name in expected.variables:
