@@ -347,6 +347,28 @@ def test_mse_takes_any_leading_dimensions(shape):
         metric.mse(torch.rand(8), torch.rand(8))
 
 
+@pytest.mark.parametrize(
+    ("shape1", "shape2", "dtype"),
+    [
+        ((1, 1, 32, 32), (1, 1, 32, 32), torch.float32),
+        ((3, 2, 8, 10), (1, 2, 8, 10), torch.float64),
+        ((2, 6, 6), (2, 6, 6), torch.float32),
+    ],
+)
+def test_mse_values_and_gradients_are_the_formula_bit_for_bit(shape1, shape2, dtype):
+    torch.manual_seed(0)
+    img1 = torch.rand(shape1, dtype=dtype, requires_grad=True)
+    img2 = torch.rand(shape2, dtype=dtype, requires_grad=True)
+    by_hand = (img1 - img2).pow(2).mean((-2, -1))
+    weights = torch.rand(by_hand.shape, dtype=dtype)  # a gradient other than ones
+    value = metric.mse(img1, img2)
+    assert torch.equal(value, by_hand)
+    ours = torch.autograd.grad((value * weights).sum(), (img1, img2))
+    expected = torch.autograd.grad((by_hand * weights).sum(), (img1, img2))
+    for got, want in zip(ours, expected, strict=True):
+        assert torch.equal(got, want)
+
+
 def test_other_bad_inputs():
     img = torch.rand(1, 1, 64, 64)
     with pytest.raises(ValueError, match="same dtype"):

@@ -203,4 +203,10 @@ def mse(img1: Tensor, img2: Tensor) -> Tensor:
 
     """
     _check_images(img1, img2, four_d=False)
-    return (img1 - img2).pow(2).mean((-2, -1))
+    if img1.shape != img2.shape:  # mse_loss warns when it broadcasts
+        img1, img2 = torch.broadcast_tensors(img1, img2)
+    # one fused kernel each way for the squared difference (MAD runs this every
+    # step): bit for bit the values and gradients of (img1 - img2).pow(2), in half
+    # the time of its four kernels at 256x256
+    squared = torch.nn.functional.mse_loss(img1, img2, reduction="none")
+    return squared.mean((-2, -1))
