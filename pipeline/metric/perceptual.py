@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..autograd import PositionalFunction
-from .naive import _check_images, _warn_channels, _warn_range
+from .naive import _check_images, _warn_channels, _warn_range, mse
 
 __all__ = [
     "ms_ssim",
@@ -1227,5 +1227,5 @@ def nlpd(img1: Tensor, img2: Tensor, epsilon: float = NLPD_EPSILON) -> Tensor:
         size = band1.shape[-2:]
         y1 = band1.reshape(*img1.shape[:2], *size)
         y2 = band2.reshape(*img2.shape[:2], *size)
-        dists.append(torch.sqrt((y1 - y2).pow(2).mean((-2, -1)) + epsilon))
+        dists.append(torch.sqrt(mse(y1, y2) + epsilon))
     return torch.stack(dists).mean(0)
