@@ -203,6 +203,11 @@ def mse(img1: Tensor, img2: Tensor) -> Tensor:
 
     """
     _check_images(img1, img2, four_d=False)
+    return _mean_squared_difference(img1, img2)
+
+
+def _mean_squared_difference(img1: Tensor, img2: Tensor) -> Tensor:
+    """:func:`mse` of images already checked (e.g. bands of checked images)."""
     if img1.shape != img2.shape:  # mse_loss warns when it broadcasts
         img1, img2 = torch.broadcast_tensors(img1, img2)
     # one fused kernel each way for the squared difference (MAD runs this every
