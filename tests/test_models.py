@@ -20,7 +20,10 @@ from pipeline.models._filters import (
 from pipeline.models.frontend import disk
 
 PAD_MODES = ["reflect", "circular", "replicate", "constant", "zeros"]
-METHODS = ["separable", "fft"]
+# the separable sums run as banded matrix products while the work is at most
+# _filters.MATRIX_MAX_WORK and as convolutions beyond it: "separable-convolutions"
+# is "separable" with that bound at zero (see use_method)
+METHODS = ["separable", "separable-convolutions", "fft"]
 F32 = {"rtol": 1e-5, "atol": 1e-6}
 F64 = {"rtol": 1e-10, "atol": 1e-12}
 
@@ -169,11 +172,25 @@ def _bank_case(kernel_size, n, dtype, weights):
     return gv, gh, filt, w
 
 
+@pytest.fixture
+def use_method(monkeypatch):
+    """Return the ``filter_bank`` method of a METHODS entry, forcing its path."""
+
+    def use(method):
+        if method == "separable-convolutions":
+            monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 0)
+            return "separable"
+        return method
+
+    return use
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("pad_mode", PAD_MODES)
 @pytest.mark.parametrize("kernel_size", [(5, 5), (6, 6), (4, 7), (31, 31)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_filter_bank_matches_conv2d(method, pad_mode, kernel_size, dtype):
+def test_filter_bank_matches_conv2d(method, pad_mode, kernel_size, dtype, use_method):
+    method = use_method(method)
     tol = F32 if dtype == torch.float32 else F64
     gv, gh, filt, w = _bank_case(kernel_size, 3, dtype, weights=True)
     x = image(2, 1, 37, 34, dtype=dtype)
@@ -192,7 +209,8 @@ def test_filter_bank_matches_conv2d(method, pad_mode, kernel_size, dtype):
 
 
 @pytest.mark.parametrize("method", [*METHODS, "auto"])
-def test_filter_bank_gradients_match_conv2d(method):
+def test_filter_bank_gradients_match_conv2d(method, use_method):
+    method = use_method(method)
     dtype = torch.float64
     std = torch.tensor([0.8, 2.5], dtype=dtype, requires_grad=True)
     w = torch.tensor([[1.25, -1.25]], dtype=dtype)
@@ -213,14 +231,33 @@ def test_filter_bank_gradients_match_conv2d(method):
         torch.testing.assert_close(g, r, **F64)
 
 
-def test_filter_bank_separable_keeps_nonnegative():
+@pytest.mark.parametrize("method", ["separable", "separable-convolutions"])
+def test_filter_bank_separable_keeps_nonnegative(method, use_method):
     # exact zeros in the input stay non-negative after filtering (needed before
     # the square root of the contrast stage)
     x = torch.zeros(1, 2, 40, 40)
     x[..., 5:8, 5:8] = 1e-3
     g = gaussian1d(31, torch.tensor([7.49, 2.43]))
-    y = filter_bank(x, g, g, "reflect", grouped=True, method="separable")
+    y = filter_bank(x, g, g, "reflect", grouped=True, method=use_method(method))
     assert (y >= 0).all()
+
+
+def test_filter_bank_separable_paths_switch_at_the_work_bound(monkeypatch):
+    # two kernels on a 40 + 30 padded side: 140 units of work
+    x = image(1, 2, 40, 40)
+    g = gaussian1d(31, torch.tensor([7.49, 2.43]))
+    calls = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(
+        _filters.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k)
+    )
+    monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 140)
+    by_matrices = filter_bank(x, g, g, "reflect", grouped=True, method="separable")
+    assert not calls
+    monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 139)
+    by_convolutions = filter_bank(x, g, g, "reflect", grouped=True, method="separable")
+    assert len(calls) == 2
+    torch.testing.assert_close(by_matrices, by_convolutions, **F32)
 
 
 def test_filter_bank_validation():
@@ -505,8 +542,9 @@ def test_kernel_size_forms():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_gradients_match_reference(method, monkeypatch):
+def test_gradients_match_reference(method, monkeypatch, use_method):
     # force the path under test whatever the automatic choice
+    method = use_method(method)
     original = _filters.filter_bank
     monkeypatch.setattr(
         "pipeline.models.naive.filter_bank",

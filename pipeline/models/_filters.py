@@ -10,7 +10,7 @@ shape ``(K, J)``; output channel ``k`` is ``sum_j weights[k, j] * (x ⋆ gv_j �
 `filter_bank` computes this with the same result as padding the input with
 :func:`same_padding` and cross-correlating it (:func:`torch.nn.functional.conv2d`) with the
 full 2-D filters, but much faster: either separably (a vertical then a horizontal
-1-D convolution) or by multiplying spectra on the padded domain (the spectrum of a
+1-D correlation) or by multiplying spectra on the padded domain (the spectrum of a
 separable filter is the outer product of the 1-D spectra); see `filter_bank` for
 which is used when.
 Both are exact up to floating-point rounding, and both are plain differentiable
@@ -56,6 +56,15 @@ PAD_MODES = ("reflect", "circular", "replicate", "constant", "zeros")
 # FFT_MAX_SMALL_CHANNELS output channels computed from a single input channel.
 FFT_MIN_KERNEL = 16
 FFT_MAX_SMALL_CHANNELS = 2
+
+# How the separable sums are computed (measured on CPU, forward+backward): torch's
+# depthwise convolutions are slow for few channels (20 ms for two channels at
+# 256², whatever the kernel length), where two products with banded (Toeplitz)
+# matrices take a quarter to a half of that.  The dense matrices cost one
+# multiply-add per padded row or column per output pixel, so the products are used
+# while ``channels * padded side`` is at most MATRIX_MAX_WORK (two channels up to
+# about 512², one up to about 1024²); beyond that the convolutions are faster.
+MATRIX_MAX_WORK = 1200
 
 Method = Literal["auto", "separable", "fft"]
 
@@ -610,7 +619,9 @@ def filter_bank(
     grouped
         Whether channel ``k`` of the output filters channel ``k`` of ``x``.
     method
-        ``"separable"`` (a vertical then a horizontal 1-D convolution),
+        ``"separable"`` (a vertical then a horizontal 1-D correlation, as
+        products with banded matrices or, for large images or many channels, as
+        convolutions; see ``MATRIX_MAX_WORK``),
         ``"fft"`` (product of spectra on the padded domain, zero-extended to a
         size with small prime factors), or ``"auto"``: the FFT for kernels of
         ``FFT_MIN_KERNEL`` taps or more, or for at most ``FFT_MAX_SMALL_CHANNELS``
@@ -640,6 +651,21 @@ def filter_bank(
     raise ValueError(f"method must be 'auto', 'separable' or 'fft', got {method!r}")
 
 
+def _banded_matrices(taps: Tensor, n_out: int) -> Tensor:
+    """Matrices of a valid 1-D correlation with each row of ``taps``.
+
+    ``(J, k)`` taps give ``(J, n_out, n_out + k - 1)`` matrices ``T`` with
+    ``T[j, i, i + t] = taps[j, t]`` and zeros elsewhere, so that ``T[j] @ v`` is
+    the correlation of ``v`` with ``taps[j]``.  Built by differentiable reshapes
+    (the taps followed by ``n_out`` zeros, repeated, read with rows one shorter
+    than that period), so gradients reach the taps.
+    """
+    n_kernels, k = taps.shape
+    period = F.pad(taps, (0, n_out))
+    flat = period.repeat(1, n_out)[:, : n_out * (n_out + k - 1)]
+    return flat.reshape(n_kernels, n_out, n_out + k - 1)
+
+
 def _separable_bank(
     x: Tensor,
     gv: Tensor,
@@ -650,11 +676,20 @@ def _separable_bank(
     n_kernels, kh = gv.shape
     kw = gh.shape[-1]
     xp = same_padding(x, (kh, kw), pad_mode=pad_mode)
-    groups = x.shape[1]
-    # vertical pass first: it runs on the padded (non power of two) width, which
-    # avoids cache-aliasing slowdowns of column access on power-of-two widths
-    y = F.conv2d(xp, gv.reshape(n_kernels, 1, kh, 1).to(x.dtype), groups=groups)
-    y = F.conv2d(y, gh.reshape(n_kernels, 1, 1, kw).to(x.dtype), groups=n_kernels)
+    if n_kernels * max(xp.shape[-2:]) <= MATRIX_MAX_WORK:
+        # (J, h, hp) @ (n, 1 or J, hp, wp) @ (J, wp, w): products of non-negative
+        # taps and values are summed, as in the convolutions
+        h, w = x.shape[-2:]
+        vertical = _banded_matrices(gv.to(x.dtype), h)
+        horizontal = _banded_matrices(gh.to(x.dtype), w).transpose(-1, -2)
+        y = torch.matmul(torch.matmul(vertical, xp), horizontal)
+    else:
+        groups = x.shape[1]
+        # vertical pass first: it runs on the padded (non power of two) width,
+        # which avoids cache-aliasing slowdowns of column access on power-of-two
+        # widths
+        y = F.conv2d(xp, gv.reshape(n_kernels, 1, kh, 1).to(x.dtype), groups=groups)
+        y = F.conv2d(y, gh.reshape(n_kernels, 1, 1, kw).to(x.dtype), groups=n_kernels)
     if weights is not None:
         y = torch.einsum("kj,njhw->nkhw", weights.to(y.dtype), y)
     return y
