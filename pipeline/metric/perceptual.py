@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..autograd import PositionalFunction
+from ..separable import correlate_separable
 from .naive import (
     _check_images,
     _mean_squared_difference,
@@ -154,33 +155,26 @@ def _gaussian_taps(size: int) -> tuple[float, ...]:
 
 
 @_constant_tensor
-def _separable_bank(
-    taps: tuple[float, ...], channels: int, dtype: torch.dtype, device: torch.device
-) -> tuple[Tensor, Tensor]:
-    """Build vertical and horizontal depthwise kernels of a separable filter.
+def _taps_tensor(
+    taps: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Return 1-D filter taps as a ``(1, len(taps))`` tensor (rounded from float64).
 
     Parameters
     ----------
     taps
         1-D filter taps.
-    channels
-        Number of channels (groups) of the depthwise convolution.
     dtype, device
-        Of the kernels.
+        Of the tensor.
 
     Returns
     -------
-    vertical
-        Kernel of shape ``(channels, 1, len(taps), 1)``.
-    horizontal
-        Kernel of shape ``(channels, 1, 1, len(taps))``.
+    kernel
+        One kernel, as `correlate_separable` takes it.
 
     """
     t = torch.tensor(taps, dtype=torch.float64).to(dtype=dtype, device=device)
-    size = len(taps)
-    vertical = t.reshape(1, 1, size, 1).expand(channels, 1, size, 1).contiguous()
-    horizontal = t.reshape(1, 1, 1, size).expand(channels, 1, 1, size).contiguous()
-    return vertical, horizontal
+    return t.reshape(1, -1)
 
 
 def _separable_filter(x: Tensor, taps: tuple[float, ...]) -> Tensor:
@@ -199,10 +193,8 @@ def _separable_filter(x: Tensor, taps: tuple[float, ...]) -> Tensor:
         ``(1, C, H - k + 1, W - k + 1)``.
 
     """
-    channels = x.shape[1]
-    vertical, horizontal = _separable_bank(taps, channels, x.dtype, x.device)
-    x = F.conv2d(x, vertical, groups=channels)
-    return F.conv2d(x, horizontal, groups=channels)
+    kernel = _taps_tensor(taps, x.dtype, x.device)
+    return correlate_separable(x, kernel, kernel)
 
 
 def _fold(*images: Tensor) -> tuple[Tensor, list[int]]:

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..separable import correlate_separable
+
 __all__ = [
     "PAD_MODES",
     "as_kernel_size",
@@ -56,15 +58,6 @@ PAD_MODES = ("reflect", "circular", "replicate", "constant", "zeros")
 # FFT_MAX_SMALL_CHANNELS output channels computed from a single input channel.
 FFT_MIN_KERNEL = 16
 FFT_MAX_SMALL_CHANNELS = 2
-
-# How the separable sums are computed (measured on CPU, forward+backward): torch's
-# depthwise convolutions are slow for few channels (20 ms for two channels at
-# 256², whatever the kernel length), where two products with banded (Toeplitz)
-# matrices take a quarter to a half of that.  The dense matrices cost one
-# multiply-add per padded row or column per output pixel, so the products are used
-# while ``channels * padded side`` is at most MATRIX_MAX_WORK (two channels up to
-# about 512², one up to about 1024²); beyond that the convolutions are faster.
-MATRIX_MAX_WORK = 1200
 
 Method = Literal["auto", "separable", "fft"]
 
@@ -651,21 +644,6 @@ def filter_bank(
     raise ValueError(f"method must be 'auto', 'separable' or 'fft', got {method!r}")
 
 
-def _banded_matrices(taps: Tensor, n_out: int) -> Tensor:
-    """Matrices of a valid 1-D correlation with each row of ``taps``.
-
-    ``(J, k)`` taps give ``(J, n_out, n_out + k - 1)`` matrices ``T`` with
-    ``T[j, i, i + t] = taps[j, t]`` and zeros elsewhere, so that ``T[j] @ v`` is
-    the correlation of ``v`` with ``taps[j]``.  Built by differentiable reshapes
-    (the taps followed by ``n_out`` zeros, repeated, read with rows one shorter
-    than that period), so gradients reach the taps.
-    """
-    n_kernels, k = taps.shape
-    period = F.pad(taps, (0, n_out))
-    flat = period.repeat(1, n_out)[:, : n_out * (n_out + k - 1)]
-    return flat.reshape(n_kernels, n_out, n_out + k - 1)
-
-
 def _separable_bank(
     x: Tensor,
     gv: Tensor,
@@ -673,23 +651,8 @@ def _separable_bank(
     pad_mode: str,
     weights: Tensor | None,
 ) -> Tensor:
-    n_kernels, kh = gv.shape
-    kw = gh.shape[-1]
-    xp = same_padding(x, (kh, kw), pad_mode=pad_mode)
-    if n_kernels * max(xp.shape[-2:]) <= MATRIX_MAX_WORK:
-        # (J, h, hp) @ (n, 1 or J, hp, wp) @ (J, wp, w): products of non-negative
-        # taps and values are summed, as in the convolutions
-        h, w = x.shape[-2:]
-        vertical = _banded_matrices(gv.to(x.dtype), h)
-        horizontal = _banded_matrices(gh.to(x.dtype), w).transpose(-1, -2)
-        y = torch.matmul(torch.matmul(vertical, xp), horizontal)
-    else:
-        groups = x.shape[1]
-        # vertical pass first: it runs on the padded (non power of two) width,
-        # which avoids cache-aliasing slowdowns of column access on power-of-two
-        # widths
-        y = F.conv2d(xp, gv.reshape(n_kernels, 1, kh, 1).to(x.dtype), groups=groups)
-        y = F.conv2d(y, gh.reshape(n_kernels, 1, 1, kw).to(x.dtype), groups=n_kernels)
+    xp = same_padding(x, (gv.shape[-1], gh.shape[-1]), pad_mode=pad_mode)
+    y = correlate_separable(xp, gv, gh)
     if weights is not None:
         y = torch.einsum("kj,njhw->nkhw", weights.to(y.dtype), y)
     return y
