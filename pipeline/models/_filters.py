@@ -614,7 +614,7 @@ def filter_bank(
     method
         ``"separable"`` (a vertical then a horizontal 1-D correlation, as
         products with banded matrices or, for large images or many channels, as
-        convolutions; see ``MATRIX_MAX_WORK``),
+        convolutions; see :mod:`pipeline.separable`),
         ``"fft"`` (product of spectra on the padded domain, zero-extended to a
         size with small prime factors), or ``"auto"``: the FFT for kernels of
         ``FFT_MIN_KERNEL`` taps or more, or for at most ``FFT_MAX_SMALL_CHANNELS``
