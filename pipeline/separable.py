@@ -15,14 +15,23 @@ from torch import Tensor
 __all__ = ["MATRIX_MAX_WORK", "correlate_separable"]
 
 # How `correlate_separable` computes its sums (measured on CPU, forward+backward):
-# torch's depthwise convolutions are slow for few channels (two channels at 256²:
-# 13-20 ms, whatever the kernel length), where two products with banded (Toeplitz)
-# matrices take a quarter to a half of that.  The dense matrices cost one
-# multiply-add per input row or column per output pixel, so the products are used
-# while ``output channels * the input's larger side`` is at most MATRIX_MAX_WORK
-# (one channel up to about 1024², two up to 512², SSIM's five statistics at 256²);
-# beyond that the convolutions are faster.
-MATRIX_MAX_WORK = 1300
+# the dense banded matrices cost one multiply-add per input row or column per output
+# pixel, so they are used while ``output channels * the input's larger side`` is at
+# most MATRIX_MAX_WORK, and depthwise convolutions beyond it.  Where the two cross
+# depends on the CPU: its vector width sets the speed of the matrix products, and how
+# many channels torch's (oneDNN) convolutions pad each block to.
+# - 1300 was measured on a CPU that was not recorded (x86-64, 2 cores), where the
+#   convolutions were slow for few channels (two at 256²: 13-20 ms, whatever the
+#   kernel length) and the products took a quarter to a half of that (one channel up
+#   to about 1024², two up to 512², SSIM's five statistics at 256²).  It is kept for
+#   every CPU but those whose widest instructions torch uses are AVX2.
+# - 600 on an AMD EPYC with AVX2: there five channels at 256² take a quarter of the
+#   products' time as convolutions (SSIM forward+backward 7.6 against 15 ms), while
+#   two channels at 286² with 31 taps (OnOff's normalization at 256²) are still
+#   faster as products.
+# The bound is read when each call runs, so it can be set by hand, and it is fixed
+# for a machine, so a resumed synthesis takes the same path as the first run.
+MATRIX_MAX_WORK = 600 if torch.backends.cpu.get_cpu_capability() == "AVX2" else 1300
 
 
 def _banded_matrices(taps: Tensor, n_out: int) -> Tensor:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,3 +68,29 @@ def test_paths_switch_at_the_work_bound(monkeypatch):
     by_convolutions = correlate_separable(x, g, g)
     assert len(calls) == 2
     torch.testing.assert_close(by_matrices, by_convolutions, rtol=1e-5, atol=1e-6)
+
+
+def bound_under(capability):
+    """torch's CPU capability and the bound, in a process told to use ``capability``."""
+    code = (
+        "import torch; from pipeline import separable; "
+        "print(torch.backends.cpu.get_cpu_capability(), separable.MATRIX_MAX_WORK)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, ATEN_CPU_CAPABILITY=capability),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
+
+
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+    reason="needs an x86-64 CPU with AVX2",
+)
+def test_bound_follows_the_cpu_capability():
+    # the environment variable torch reads lowers the instructions it uses
+    assert bound_under("avx2") == ["AVX2", "600"]
+    assert bound_under("default") == ["DEFAULT", "1300"]
