@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import os
 import platform
@@ -125,12 +126,12 @@ def metamer_rows(device, size, rounds, clock):
     return rows
 
 
-def portilla_simoncelli_rows(device, size, rounds, clock):
+def portilla_simoncelli_rows(model, size, device, rounds, clock):
+    """Time ``model`` (of ``size``² images, on the CPU) on ``device`` and the CPU."""
     image = texture(size)
-    ours = po.models.PortillaSimoncelli((size, size))
     sides = {
-        "ours": forward_backward(ours.to(device), image.to(device)),
-        "cpu": forward_backward(po.models.PortillaSimoncelli((size, size)), image),
+        "ours": forward_backward(copy.deepcopy(model).to(device), image.to(device)),
+        "cpu": forward_backward(model, image),
     }
     plenoptic = reference_library()
     if plenoptic is not None:
@@ -163,12 +164,19 @@ def report(rows, tests, args, device) -> str:
     return "\n".join(lines) + "\n"
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--ps-sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--size", type=positive, default=256)
+    parser.add_argument("--ps-sizes", type=positive, nargs="+", default=[256, 512])
+    parser.add_argument("--rounds", type=positive, default=9)
     parser.add_argument("--commit", default="(not given)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-tests", action="store_true")
@@ -181,11 +189,18 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
+    try:  # before anything runs: a size the model refuses would waste the GPU's time
+        texture_models = {
+            size: po.models.PortillaSimoncelli((size, size)) for size in args.ps_sizes
+        }
+    except ValueError as error:
+        print(f"Error: --ps-sizes: {error}", file=sys.stderr)
+        return 2
     tests = "not run (--skip-tests)" if args.skip_tests else run_gpu_tests()
     clock = synchronized_clock(device)
     rows = metamer_rows(device, args.size, args.rounds, clock)
-    for size in args.ps_sizes:
-        rows += portilla_simoncelli_rows(device, size, args.rounds, clock)
+    for size, model in texture_models.items():
+        rows += portilla_simoncelli_rows(model, size, device, args.rounds, clock)
     text = report(rows, tests, args, device)
     print(text, end="")
     if args.out is not None:

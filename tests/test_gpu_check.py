@@ -54,10 +54,26 @@ def test_smoke_run_runs_the_cuda_tests_and_reports_every_timing(tmp_path):
     assert all(re.match(r"\d+\.\d\d ms; ", value) for value in rows.values())
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_without_cuda_it_refuses_in_one_line(tmp_path):
-    result = gpu_check("--out", str(tmp_path / "gpu.md"), cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.startswith("Error: no CUDA device here")
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param([], 1, "Error: no CUDA device here", id="no CUDA"),
+        pytest.param(
+            ["--device", "cpu", "--ps-sizes", "256", "32"],
+            2,
+            "Error: --ps-sizes: image_shape (32, 32) is too small",
+            id="texture size too small",
+        ),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_before_anything_runs(
+    args, code, message, tmp_path
+):
+    if not args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = gpu_check(*args, "--out", str(tmp_path / "gpu.md"), cwd=tmp_path)
+    assert result.returncode == code
+    assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # not even the tests ran
     assert not (tmp_path / "gpu.md").exists()
