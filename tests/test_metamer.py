@@ -163,6 +163,40 @@ def test_steps_equal_a_plain_torch_loop_bit_for_bit(image, blur):
     assert torch.equal(met.gradient_norm[-1], torch.linalg.vector_norm(x.grad))
 
 
+def test_default_adam_steps_through_the_fused_kernel_after_the_first(
+    image, blur, monkeypatch
+):
+    # torch's own step makes the optimizer state; the later ones call its fused
+    # kernel directly (pipeline.synthesis.optimizers.fused_adam_step), whose
+    # results test_steps_equal_a_plain_torch_loop_bit_for_bit compares
+    calls = []
+    torch_step = torch.optim.Adam.step
+
+    def counted(self, closure=None):
+        calls.append(1)
+        return torch_step(self, closure)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    met = make(image, blur)
+    met.synthesize(4, progress=False)
+    assert len(calls) == 1
+
+
+def test_a_step_hook_runs_every_step_with_torchs_results(image, blur):
+    def synthesize(hook):
+        met = make(image, blur)
+        met.setup()
+        if hook is not None:
+            met.optimizer.register_step_pre_hook(hook)
+        met.synthesize(4, progress=False)
+        return met.metamer
+
+    calls = []
+    hooked = synthesize(lambda *args: calls.append(1))
+    assert len(calls) == 4
+    assert torch.equal(hooked, synthesize(None))
+
+
 def test_an_optimizers_own_zero_grad_runs_every_step(image, blur):
     calls = []
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..errors import PipelineError
 from .common import Synthesis, SynthesisLoadError
-from .optimizers import zero_grad_is_torchs
+from .optimizers import fused_adam_step, is_plain_fused_adam, zero_grad_is_torchs
 
 __all__ = [
     "FINITE_CHECK_EVERY",
@@ -595,7 +595,11 @@ class OptimizedSynthesis(Synthesis):
                 )
             return values[self._minimized_term]
 
-        optimizer.step(closure)
+        if is_plain_fused_adam(optimizer):  # torch's step, without its Python
+            closure()
+            fused_adam_step(optimizer)
+        else:
+            optimizer.step(closure)
         with torch.no_grad():
             dims = self._norm_dims
             terms["gradient_norm"] = torch.linalg.vector_norm(x.grad, dim=dims)
