@@ -197,6 +197,16 @@ def test_a_step_hook_runs_every_step_with_torchs_results(image, blur):
     assert torch.equal(hooked, synthesize(None))
 
 
+def test_synthesis_inside_no_grad_steps_as_outside(image, blur):
+    # torch's step runs the closure with gradients enabled; so must every step
+    outside = make(image, blur)
+    outside.synthesize(3, progress=False)
+    inside = make(image, blur)
+    with torch.no_grad():
+        inside.synthesize(3, progress=False)
+    assert torch.equal(inside.metamer, outside.metamer)
+
+
 def test_an_optimizers_own_zero_grad_runs_every_step(image, blur):
     calls = []
 

@@ -596,7 +596,8 @@ class OptimizedSynthesis(Synthesis):
             return values[self._minimized_term]
 
         if is_plain_fused_adam(optimizer):  # torch's step, without its Python
-            closure()
+            with torch.enable_grad():  # as torch's step runs a closure
+                closure()
             fused_adam_step(optimizer)
         else:
             optimizer.step(closure)
