@@ -3,10 +3,12 @@
 The step overhead is the difference of the two (ms): what a metamer step costs
 besides the model (loss, penalty, optimizer, history, checkpoints). Also the memory
 growth of a long synthesis that keeps every iterate (streamed). Prints ratios and
-differences measured in this one run. Usage:
+differences measured in this one run; the step figures are measured ``--repeats``
+times, and the record gives their median and range, since one measurement moves with
+the machine's load by more than the difference it reports. Usage:
     python benchmarks/bench_synthesis.py [--size 256] [--store-progress 10]
-        [--memory-iterations 5000] [--threads 1] [--rounds 9] [--cpu-time]
-        [--default-heap]
+        [--memory-iterations 5000] [--repeats 5] [--threads 1] [--rounds 9]
+        [--cpu-time] [--default-heap]
 """
 
 import argparse
@@ -79,6 +81,31 @@ def add_timing_arguments(parser):
         "--default-heap",
         action="store_true",
         help="leave glibc's heap trimming on (timings then vary by chance)",
+    )
+
+
+def add_repeats_argument(parser):
+    """``--repeats``: how many times a step figure is measured (see :func:`spread`)."""
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="measure this many times; the figure is their median and range",
+    )
+
+
+def spread(values, form):
+    """``values``' median, then their range, each written with the format ``form``.
+
+    E.g. ``spread([0.61, 0.5, 0.74], "{:+.2f} ms")`` is
+    ``"+0.61 ms (3 runs: +0.50 ms to +0.74 ms)"``.
+    """
+    low, middle, high = min(values), statistics.median(values), max(values)
+    if len(values) == 1:
+        return form.format(middle)
+    return (
+        f"{form.format(middle)} ({len(values)} runs: {form.format(low)} to "
+        f"{form.format(high)})"
     )
 
 
@@ -207,6 +234,7 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--store-progress", type=int, default=10)
     parser.add_argument("--memory-iterations", type=int, default=5000)
+    add_repeats_argument(parser)
     add_timing_arguments(parser)
     args = parser.parse_args()
     apply_timing_arguments(args)
@@ -219,30 +247,35 @@ def main():
         ]:
             model.eval()
             po.remove_grad(model)
-            t = metamer_step_overhead(
-                model,
-                image,
-                args.store_progress,
-                Path(directory) / name,
-                args.rounds,
-                timing_clock(args),
-            )
-            ours, bare, plain = t["step"], t["bare"], t["plain"]
-            print(
-                f"{name} {args.size}x{args.size}: streamed step {ours * 1e3:.2f} ms; "
-                f"bare forward+backward {bare * 1e3:.2f} ms (ratio {ours / bare:.3f}); "
-                f"step overhead {t['overhead'] * 1e3:+.2f} ms; hand-written loop of "
-                f"the same math {plain * 1e3:.2f} ms (ratio {ours / plain:.3f})"
-            )
+            runs = [
+                metamer_step_overhead(
+                    model,
+                    image,
+                    args.store_progress,
+                    Path(directory) / name / str(run),
+                    args.rounds,
+                    timing_clock(args),
+                )
+                for run in range(args.repeats)
+            ]
+            for t in runs:
+                ours, bare, plain = t["step"], t["bare"], t["plain"]
+                print(
+                    f"{name} {args.size}x{args.size}: streamed step {ours * 1e3:.2f} "
+                    f"ms; bare forward+backward {bare * 1e3:.2f} ms (ratio "
+                    f"{ours / bare:.3f}); step overhead {t['overhead'] * 1e3:+.2f} ms; "
+                    f"hand-written loop of the same math {plain * 1e3:.2f} ms (ratio "
+                    f"{ours / plain:.3f})"
+                )
             figure(
                 f"metamer step overhead, {name} {args.size}², step - model "
                 "forward+backward",
-                f"{t['overhead'] * 1e3:+.2f} ms",
+                spread([t["overhead"] * 1e3 for t in runs], "{:+.2f} ms"),
             )
             figure(
                 f"metamer step / hand-written PyTorch loop of the same math, {name} "
                 f"{args.size}²",
-                f"{ours / plain:.2f}",
+                spread([t["step"] / t["plain"] for t in runs], "{:.2f}"),
             )
         if args.memory_iterations:
             growth = memory_growth(args.size, args.memory_iterations, directory)

@@ -27,6 +27,16 @@ def test_figures_round_trip_through_printed_output(capsys):
         figure("a | b", "1")
 
 
+def test_a_repeated_figure_is_recorded_as_median_and_range():
+    from bench_synthesis import spread
+
+    assert spread([0.74, 0.5, 0.61], "{:+.2f} ms") == (
+        "+0.61 ms (3 runs: +0.50 ms to +0.74 ms)"
+    )
+    assert spread([1.0, 1.1, 0.9, 1.3], "{:.2f}") == "1.05 (4 runs: 0.90 to 1.30)"
+    assert spread([0.5], "{:+.2f} ms") == "+0.50 ms"
+
+
 def test_record_table_reads_back_what_it_wrote(tmp_path):
     rows = [["`bench_a.py`", "a / b", "0.50", "2026-12-02", "abc1234", "x86_64"]]
     (tmp_path / "RECORD.md").write_text(run_all.HEADER + run_all.table(rows))
