@@ -1,5 +1,6 @@
 """The stages' optimizers: torch's own updates, without importing torch._dynamo."""
 
+import copy
 import subprocess
 import sys
 
@@ -100,6 +101,28 @@ def test_fused_adam_step_is_torchs_step_bit_for_bit(kwargs, optimizer_class):
             ours.step()
         else:
             optimizers.fused_adam_step(ours)
+    assert torch.equal(ours_x, theirs_x)
+    torch.testing.assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("optimizer_class", [torch.optim.Adam, optimizers.Adam])
+def test_fused_adam_step_continues_a_loaded_state_as_torch_does(optimizer_class):
+    # a resumed synthesis: the state comes from load_state_dict, not from a step
+    kwargs = FUSED_ADAM_OPTIONS[0]
+    theirs_x, theirs = fused_adam(kwargs)
+    torch.manual_seed(1)
+    gradients = [torch.randn_like(theirs_x) for _ in range(4)]
+    for gradient in gradients[:2]:
+        theirs_x.grad = gradient.clone()
+        theirs.step()
+    ours_x = theirs_x.detach().clone().requires_grad_(True)
+    ours = optimizer_class([ours_x], fused=True, **kwargs)
+    ours.load_state_dict(copy.deepcopy(theirs.state_dict()))  # as read from disk
+    assert optimizers.is_plain_fused_adam(ours)
+    for gradient in gradients[2:]:
+        ours_x.grad, theirs_x.grad = gradient.clone(), gradient.clone()
+        theirs.step()
+        optimizers.fused_adam_step(ours)
     assert torch.equal(ours_x, theirs_x)
     torch.testing.assert_close(ours.state_dict(), theirs.state_dict(), rtol=0, atol=0)
 

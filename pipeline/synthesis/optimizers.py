@@ -121,10 +121,11 @@ def is_plain_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
     """Whether :func:`fused_adam_step` can take ``optimizer``'s next step.
 
     That is: torch's Adam (or the twin here) with ``fused=True`` on one real tensor
-    in one parameter group, its state made by an earlier step of torch's own, float
-    hyperparameters, none of ``differentiable``, ``capturable`` or decoupled weight
-    decay, and nothing hooked onto its ``step`` (hooks, a scheduler's call counter,
-    a gradient scaler). Checked before every step: a user may add any of these.
+    in one parameter group, its state already there (made by a first step of torch's
+    own, or loaded with ``load_state_dict`` on resuming), float hyperparameters, none
+    of ``differentiable``, ``capturable`` or decoupled weight decay, and nothing
+    hooked onto its ``step`` (hooks, a scheduler's call counter, a gradient scaler).
+    Checked before every step: a user may add any of these.
     """
     if _FUSED_ADAM is None or not _steps_like_torch(optimizer):
         return False
