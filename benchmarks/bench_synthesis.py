@@ -68,10 +68,18 @@ def set_threads(args):
         torch.set_num_threads(args.threads)
 
 
+def positive(text: str) -> int:
+    """An argument that must be a positive integer (argparse's ``type``)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def add_timing_arguments(parser):
     """``--threads``, ``--rounds``, ``--cpu-time``, ``--default-heap`` (``pipeline.heap``)."""
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--threads", type=positive, default=None)
+    parser.add_argument("--rounds", type=positive, default=9)
     parser.add_argument(
         "--cpu-time",
         action="store_true",
@@ -88,7 +96,7 @@ def add_repeats_argument(parser):
     """``--repeats``: how many times a step figure is measured (see :func:`spread`)."""
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=positive,
         default=5,
         help="measure this many times; the figure is their median and range",
     )

@@ -49,6 +49,7 @@ from bench_portilla_simoncelli import forward_backward, texture  # noqa: E402
 from bench_synthesis import (  # noqa: E402
     interleaved_medians,
     metamer_step_overhead,
+    positive,
     reference_library,
 )
 
@@ -162,13 +163,6 @@ def report(rows, tests, args, device) -> str:
     ]
     lines += [f"| {what} | {value} |" for what, value in rows]
     return "\n".join(lines) + "\n"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def main() -> int:

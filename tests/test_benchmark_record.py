@@ -37,6 +37,16 @@ def test_a_repeated_figure_is_recorded_as_median_and_range():
     assert spread([0.5], "{:+.2f} ms") == "+0.50 ms"
 
 
+def test_counts_of_runs_and_rounds_must_be_positive():
+    import argparse
+
+    from bench_synthesis import positive
+
+    assert positive("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="positive integer, got 0"):
+        positive("0")
+
+
 def test_record_table_reads_back_what_it_wrote(tmp_path):
     rows = [["`bench_a.py`", "a / b", "0.50", "2026-12-02", "abc1234", "x86_64"]]
     (tmp_path / "RECORD.md").write_text(run_all.HEADER + run_all.table(rows))

@@ -573,8 +573,10 @@ class OptimizedSynthesis(Synthesis):
         # clearing its gradient directly saves torch's per-call profiling scope and
         # dynamo guard (tens of microseconds)
         optimizer = self._optimizer
-        clear_itself = zero_grad_is_torchs(optimizer) and (
-            sum(len(group["params"]) for group in optimizer.param_groups) == 1
+        plain_adam = is_plain_fused_adam(optimizer)  # then x is its one parameter
+        clear_itself = plain_adam or (
+            zero_grad_is_torchs(optimizer)
+            and sum(len(group["params"]) for group in optimizer.param_groups) == 1
         )
 
         def closure() -> Tensor:
@@ -595,7 +597,7 @@ class OptimizedSynthesis(Synthesis):
                 )
             return values[self._minimized_term]
 
-        if is_plain_fused_adam(optimizer):  # torch's step, without its Python
+        if plain_adam:  # torch's step, without its Python
             with torch.enable_grad():  # as torch's step runs a closure
                 closure()
             fused_adam_step(optimizer)
