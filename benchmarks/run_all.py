@@ -62,10 +62,16 @@ def current_commit() -> str:
 
 
 def machine() -> str:
+    """The machine in words: architecture, vector instructions, CPUs, versions.
+
+    AVX2 and AVX512 machines differ by more than run-to-run noise, so a record
+    names which one measured it.
+    """
     import torch
 
     return (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}, "
+        f"{os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, torch {torch.__version__}"
     )
 

@@ -1,6 +1,7 @@
 """The benchmark record: figures parsed from benchmark output, the README's table kept
 a copy of benchmarks/RECORD.md, and no recorded figure older than the code it measures."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,11 @@ def test_no_recorded_figure_is_older_than_the_code_it_measures():
     if known.returncode != 0:
         pytest.skip("no commits")
     assert run_all.stale_rows() == [], "run `make bench` and commit the record"
+
+
+def test_the_machine_names_its_vector_instructions():
+    import torch
+
+    described = run_all.machine()
+    assert f" {torch.backends.cpu.get_cpu_capability()}, " in described
+    assert f"{os.cpu_count()} CPUs" in described
