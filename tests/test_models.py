@@ -231,6 +231,34 @@ def test_filter_bank_gradients_match_conv2d(method, use_method):
         torch.testing.assert_close(g, r, **F64)
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_fft_bank_with_fixed_kernels_has_exact_derivatives_of_every_order(grouped):
+    # fixed kernels (a model without gradients, as in synthesis) take the FFT's own
+    # adjoint as derivative rather than torch's derivative of rfft2
+    dtype = torch.float64
+    std = torch.tensor([0.8, 2.5], dtype=dtype)
+    gv, gh = gaussian1d(17, std), gaussian1d(16, std)
+    w = None if grouped else torch.tensor([[1.25, -1.25], [0.5, 2.0], [0.0, 1.0]])
+    w = None if w is None else w.to(dtype)
+    x = image(2, 2 if grouped else 1, 23, 19, dtype=dtype, requires_grad=True)
+
+    def bank(x):
+        return filter_bank(x, gv, gh, "reflect", w, grouped=grouped, method="fft")
+
+    assert "SpectralCorrelation" in type(bank(x).grad_fn).__name__
+    assert torch.autograd.gradcheck(bank, (x,), check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(bank, (x,))
+    filt = circular_gaussian2d((17, 16), std)
+    if grouped:
+        direct = conv2d_same(x, filt, "reflect", groups=2)
+    else:
+        direct = torch.einsum("kj,njhw->nkhw", w, conv2d_same(x, filt, "reflect"))
+    probe = torch.randn_like(direct)
+    (got,) = torch.autograd.grad((bank(x) * probe).sum(), x)
+    (ref,) = torch.autograd.grad((direct * probe).sum(), x)
+    torch.testing.assert_close(got, ref, **F64)
+
+
 @pytest.mark.parametrize("method", ["separable", "separable-convolutions"])
 def test_filter_bank_separable_keeps_nonnegative(method, use_method):
     # exact zeros in the input stay non-negative after filtering (needed before

@@ -13,9 +13,9 @@ full 2-D filters, but much faster: either separably (a vertical then a horizonta
 1-D correlation) or by multiplying spectra on the padded domain (the spectrum of a
 separable filter is the outer product of the 1-D spectra); see `filter_bank` for
 which is used when.
-Both are exact up to floating-point rounding, and both are plain differentiable
-PyTorch operations, so gradients (and higher-order gradients) flow to the input and
-to the kernels.
+Both are exact up to floating-point rounding, and gradients (and higher-order
+gradients) flow to the input and to the kernels; with fixed kernels the FFT's
+derivative is its own adjoint, two real FFTs at every order.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..autograd import PositionalFunction
 from ..separable import correlate_separable
 
 __all__ = [
@@ -691,8 +692,61 @@ def _fft_bank(
     wf = _fast_fft_length(w + kw - 1)
     spectrum = bank_spectrum(gv.to(x.dtype), gh.to(x.dtype), weights, (hf, wf))
     xp = _pad_to(x, same_padding_amounts((kh, kw)), (hf, wf), pad_mode)
-    y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectrum, s=(hf, wf))
-    return y[..., :h, :w]
+    if spectrum.requires_grad and torch.is_grad_enabled():  # filters being fitted
+        y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectrum, s=(hf, wf))
+        return y[..., :h, :w]
+    return _SpectralCorrelation.apply(xp, spectrum, False, (h, w), x.shape[1])
+
+
+class _SpectralCorrelation(PositionalFunction):
+    """Circular correlation with a fixed real filter bank, cropped, or its adjoint.
+
+    Forward (``adjoint=False``): ``irfft2(rfft2(x) * spectrum)[..., :h, :w]`` for
+    ``size = (h, w)``. Adjoint: zero-extend to ``size`` (the FFT domain), multiply
+    by the conjugate spectrum (circular convolution), sum the bank's channels back
+    to ``channels`` and transform back. The operation is linear in ``x``, so each
+    direction's derivative is the other one: derivatives of every order stay two
+    real FFTs. Torch's own derivative of ``rfft2`` zero-fills a full complex
+    spectrum and takes a complex FFT of it, and its second derivative several, for
+    every channel of the bank (the eigendistortions' Fisher-vector products).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        x: Tensor,
+        spectrum: Tensor,
+        adjoint: bool,
+        size: tuple[int, int],
+        channels: int,
+    ) -> Tensor:
+        if not adjoint:
+            domain = x.shape[-2:]
+            y = torch.fft.irfft2(torch.fft.rfft2(x) * spectrum, s=domain)
+            return y[..., : size[0], : size[1]]
+        spec = torch.fft.rfft2(x, s=size) * spectrum.conj()
+        if channels == 1 and spec.shape[-3] > 1:
+            spec = spec.sum(-3, keepdim=True)
+        return torch.fft.irfft2(spec, s=size)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        x, ctx.spectrum, ctx.adjoint, ctx.size, ctx.channels = inputs
+        ctx.input_size = tuple(x.shape[-2:])  # the output size of the derivative
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        transposed = _SpectralCorrelation.apply(
+            grad, ctx.spectrum, not ctx.adjoint, ctx.input_size, ctx.channels
+        )
+        return transposed, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Tensor, *_: object) -> Tensor:
+        return _SpectralCorrelation.apply(
+            x_t, ctx.spectrum, ctx.adjoint, ctx.size, ctx.channels
+        )
 
 
 def bank_spectrum(
