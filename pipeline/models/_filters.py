@@ -692,7 +692,7 @@ def _fft_bank(
     wf = _fast_fft_length(w + kw - 1)
     spectrum = bank_spectrum(gv.to(x.dtype), gh.to(x.dtype), weights, (hf, wf))
     xp = _pad_to(x, same_padding_amounts((kh, kw)), (hf, wf), pad_mode)
-    if spectrum.requires_grad and torch.is_grad_enabled():  # filters being fitted
+    if spectrum.requires_grad:  # kernels with gradients (a model being fitted)
         y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectrum, s=(hf, wf))
         return y[..., :h, :w]
     return _SpectralCorrelation.apply(xp, spectrum, False, (h, w), x.shape[1])
