@@ -63,7 +63,7 @@ def test_path_energy_decreases_under_a_model(anchors, onoff):
     assert geodesic.gradient_norm.shape == geodesic.pixel_change_norm.shape == (40,)
 
 
-def test_frames_go_through_the_model_in_one_call(anchors):
+def test_anchors_go_through_the_model_once_and_frames_in_one_call(anchors):
     calls = []
 
     class Counting(torch.nn.Module):
@@ -75,7 +75,43 @@ def test_frames_go_through_the_model_in_one_call(anchors):
     geodesic = po.Geodesic(a, b, Counting(), n_steps=4)
     calls.clear()
     geodesic.synthesize(3, progress=False)
-    assert set(calls) == {5}
+    assert calls == [2, 3, 3, 3]
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(2.0), requires_grad=False)
+
+    def forward(self, x):
+        return (self.scale * x).square()
+
+
+def _path_objective(geodesic, model):
+    """The objective from all frames through the model, nothing kept."""
+    representation = model(geodesic.geodesic)
+    energy = torch.diff(representation, dim=0).flatten(1).pow(2).sum(1).mean()
+    interior = geodesic.geodesic[1:-1]
+    return energy + geodesic.penalty_lambda * geodesic.penalty_function(interior)
+
+
+def test_anchor_representations_follow_the_model_and_dtype(anchors):
+    a, b = (image.float() for image in anchors)
+    model = _Scaled()
+    geodesic = po.Geodesic(a, b, model, n_steps=4)
+    geodesic.synthesize(2, progress=False)
+    assert geodesic.objective_function() == _path_objective(geodesic, model)
+    with torch.no_grad():
+        model.scale.mul_(3.0)  # changed in place: the anchors' representations too
+    assert geodesic.objective_function() == _path_objective(geodesic, model)
+    # a model without tensors of its own: only the frames' dtype tells
+    softplus = torch.nn.Softplus()
+    geodesic = po.Geodesic(a, b, softplus, n_steps=4)
+    geodesic.synthesize(2, progress=False)
+    geodesic.to(torch.float64)
+    loss = geodesic.objective_function()
+    assert loss.dtype == torch.float64
+    assert loss == _path_objective(geodesic, softplus)
 
 
 def test_deviation_from_line_closed_form():

@@ -108,6 +108,9 @@ class Geodesic(OptimizedSynthesis):
     The ``n_steps - 1`` frames between ``image_a`` and ``image_b`` are optimized, all
     through one batched model call per iteration, to minimize the path energy
     ``mean_t ||f(x_{t+1}) - f(x_t)||^2`` plus the weighted penalty on the frames.
+    The anchors' representations are computed once (again when the model's
+    parameters or the dtype or device change), so the model must represent each
+    frame on its own, as image-computable models do.
 
     Parameters
     ----------
@@ -178,13 +181,35 @@ class Geodesic(OptimizedSynthesis):
         self._n_steps = n_steps
         self._initial_sequence = initial_sequence
         self._pixelfade = make_straight_line(self._image_a, self._image_b, n_steps)
+        self._anchors: tuple[tuple, Tensor] | None = None
 
     # -- method specifics ---------------------------------------------------------
     def _frames(self, interior: Tensor) -> Tensor:
         return torch.cat([self._image_a, interior, self._image_b])
 
+    def _anchor_representations(self, like: Tensor) -> Tensor:
+        """Return the representations of ``image_a`` and ``image_b``, a batch of 2.
+
+        Kept while the model's tensors are the same ones, unchanged (their version
+        counters), and the frames keep their dtype and device: recomputing them
+        would be 2 of the ``n_steps + 1`` model evaluations of every iteration.
+        """
+        model = self._model
+        tensors = (
+            [*model.parameters(), *model.buffers()]
+            if isinstance(model, torch.nn.Module)
+            else []
+        )
+        key = (like.dtype, like.device, tuple((id(t), t._version) for t in tensors))
+        if self._anchors is None or self._anchors[0] != key:
+            with torch.no_grad():
+                anchors = torch.cat([self._image_a, self._image_b]).to(like)
+                self._anchors = (key, model(anchors))
+        return self._anchors[1]
+
     def _objective_terms(self, x: Tensor) -> dict[str, Tensor]:
-        representation = self._model(self._frames(x))  # one batched call for all frames
+        anchors = self._anchor_representations(x)
+        representation = torch.cat([anchors[:1], self._model(x), anchors[1:]])
         velocity = torch.diff(representation, dim=0).flatten(1)
         step_energy = velocity.pow(2).sum(dim=1)
         penalty = self._penalty_function(x)
