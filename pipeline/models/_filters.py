@@ -692,10 +692,10 @@ def _fft_bank(
     wf = _fast_fft_length(w + kw - 1)
     spectrum = bank_spectrum(gv.to(x.dtype), gh.to(x.dtype), weights, (hf, wf))
     xp = _pad_to(x, same_padding_amounts((kh, kw)), (hf, wf), pad_mode)
-    if spectrum.requires_grad:  # kernels with gradients (a model being fitted)
-        y = torch.fft.irfft2(torch.fft.rfft2(xp) * spectrum, s=(hf, wf))
-        return y[..., :h, :w]
-    return _SpectralCorrelation.apply(xp, spectrum, False, (h, w), x.shape[1])
+    args = (xp, spectrum, False, (h, w), x.shape[1])
+    if spectrum.requires_grad:  # kernels with gradients (a model being fitted):
+        return _SpectralCorrelation.forward(*args)  # torch's derivative, to both
+    return _SpectralCorrelation.apply(*args)
 
 
 class _SpectralCorrelation(PositionalFunction):
